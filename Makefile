@@ -1,0 +1,28 @@
+# The two set-up commands: `make demo` and `make test`. Both create the virtualenv in .venv when needed.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXAMPLE ?= examples/kodim05_crop.png
+
+.PHONY: demo test bench-classical clean-venv
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	mkdir -p out
+	$(BIN)/diffdenoise add-noise $(EXAMPLE) -o out/demo_noisy.png --noise gaussian:25 --seed 0
+	$(BIN)/diffdenoise denoise out/demo_noisy.png -o out/demo_denoised.png --compare out/demo_compare.png --reference $(EXAMPLE)
+	@echo "wrote out/demo_noisy.png, out/demo_denoised.png and out/demo_compare.png"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+clean-venv:
+	rm -rf $(VENV)

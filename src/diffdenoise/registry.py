@@ -1,0 +1,82 @@
+"""The method registry: every denoiser the CLI, the web app and the benchmark can name.
+
+A method is built lazily from a ``module:attribute`` path so that ``import diffdenoise`` needs only torch and
+numpy.  The built object follows one call (STYLE.md, example 1)::
+
+    method(y, sigma=None, *, generator=None, progress=None) -> x_hat
+
+``y`` is a float32 NCHW tensor in [0, 1] (C = 1 or 3); ``sigma`` is a float on the [0, 1] scale, a per-pixel map
+(N x 1 x H x W or N x C x H x W) or ``None`` (blind: the method estimates what it needs); ``x_hat`` has the shape of
+``y`` and is not necessarily clipped (callers clip).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Protocol
+
+import torch
+
+from .errors import DiffDenoiseError
+
+
+class Denoiser(Protocol):
+    def __call__(self, y: torch.Tensor, sigma: float | torch.Tensor | None = None, *,
+                 generator: torch.Generator | None = None, progress: Callable[[float], None] | None = None
+                 ) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    summary: str                                  # one line for `diffdenoise methods`
+    family: Literal["classical", "cnn", "diffusion"]
+    target: str                                   # "module:callable" building the denoiser: f(device=..., **options)
+    weights: tuple[str, ...] = ()                 # weight stems in weights/ the method needs (any one of them)
+    options: tuple[str, ...] = ()                 # extra keyword options the builder accepts (steps, samples, ...)
+    stochastic: bool = False                      # draws random numbers when denoising
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+METHODS: dict[str, MethodSpec] = {
+    "gaussian": MethodSpec("gaussian", "Gaussian blur, width from sigma", "classical",
+                           "diffdenoise.classical.methods:gaussian_method"),
+    "median": MethodSpec("median", "median filter, size from sigma", "classical",
+                         "diffdenoise.classical.methods:median_method"),
+    "bilateral": MethodSpec("bilateral", "bilateral filter (OpenCV), range from sigma", "classical",
+                            "diffdenoise.classical.methods:bilateral_method"),
+    "wavelet": MethodSpec("wavelet", "wavelet shrinkage, BayesShrink soft thresholds (scikit-image)", "classical",
+                          "diffdenoise.classical.methods:wavelet_method"),
+    "tv": MethodSpec("tv", "total-variation denoising (Chambolle), weight from sigma", "classical",
+                     "diffdenoise.classical.methods:tv_method"),
+    "nlm": MethodSpec("nlm", "non-local means, patch 7 search 21, h tuned per sigma", "classical",
+                      "diffdenoise.classical.methods:nlm_method"),
+    "bm3d": MethodSpec("bm3d", "BM3D / CBM3D (optional `bm3d` package, non-commercial licence)", "classical",
+                       "diffdenoise.classical.methods:bm3d_method"),
+}
+
+
+def get_method_spec(name: str) -> MethodSpec:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise DiffDenoiseError(f"unknown method {name!r}; valid: {', '.join(sorted(METHODS))}") from None
+
+
+def resolve(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def build_method(name: str, device: str | torch.device = "cpu", **options: Any) -> Denoiser:
+    """Build the named denoiser; unknown options raise with the list of valid ones."""
+    spec = get_method_spec(name)
+    bad = sorted(k for k in options if k not in spec.options)
+    if bad:
+        valid = ", ".join(spec.options) or "none"
+        raise DiffDenoiseError(f"method {name!r} does not take option(s) {', '.join(bad)}; valid: {valid}")
+    return resolve(spec.target)(device=device, **{**spec.defaults, **options})
+
+
+def list_methods() -> list[MethodSpec]:
+    return list(METHODS.values())
