@@ -53,6 +53,14 @@ METHODS: dict[str, MethodSpec] = {
                       "diffdenoise.classical.methods:nlm_method"),
     "bm3d": MethodSpec("bm3d", "BM3D / CBM3D (optional `bm3d` package, non-commercial licence)", "classical",
                        "diffdenoise.classical.methods:bm3d_method"),
+    "dncnn": MethodSpec("dncnn", "DnCNN (17 conv, BN, residual), blind Gaussian sigma 0-55", "cnn",
+                        "diffdenoise.learned:dncnn_method", weights=("dncnn-color", "dncnn-gray")),
+    "rednet": MethodSpec("rednet", "REDNet (5 conv + 5 deconv, symmetric skips), blind Gaussian", "cnn",
+                         "diffdenoise.learned:rednet_method", weights=("rednet-color", "rednet-gray")),
+    "mwcnn": MethodSpec("mwcnn", "MWCNN (Haar DWT/IWT UNet, 4 levels), blind Gaussian", "cnn",
+                        "diffdenoise.learned:mwcnn_method", weights=("mwcnn-color", "mwcnn-gray")),
+    "pridnet": MethodSpec("pridnet", "PRIDNet (channel attention, pyramid pooling, kernel selection)", "cnn",
+                          "diffdenoise.learned:pridnet_method", weights=("pridnet-color", "pridnet-gray")),
 }
 
 
