@@ -61,6 +61,16 @@ METHODS: dict[str, MethodSpec] = {
                         "diffdenoise.learned:mwcnn_method", weights=("mwcnn-color", "mwcnn-gray")),
     "pridnet": MethodSpec("pridnet", "PRIDNet (channel attention, pyramid pooling, kernel selection)", "cnn",
                           "diffdenoise.learned:pridnet_method", weights=("pridnet-color", "pridnet-gray")),
+    "ddpm-match": MethodSpec("ddpm-match", "unconditional DDPM entered at the step matching sigma (seed 001 §3.1)",
+                             "diffusion", "diffdenoise.diffusion.ddpm_match:build",
+                             weights=("ddpm-natural",), options=("steps", "sampler", "samples", "offset", "repeat_last"),
+                             stochastic=True),
+    "cddpm": MethodSpec("cddpm", "conditional DDPM for Gaussian noise sigma 0-75, blind or non-blind", "diffusion",
+                        "diffdenoise.diffusion.cddpm:build", weights=("cddpm-gaussian",),
+                        options=("steps", "sampler", "samples"), stochastic=True),
+    "cddpm-prob": MethodSpec("cddpm-prob", "conditional DDPM with probabilistic conditioning p(t)=1-exp(-d/tau)",
+                             "diffusion", "diffdenoise.diffusion.cddpm:build_prob", weights=("cddpm-gaussian",),
+                             options=("steps", "sampler", "samples", "mode"), stochastic=True),
 }
 
 
