@@ -55,12 +55,28 @@ def quantize(data: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     return np.rint(out).astype(np.uint8 if bit_depth == 8 else np.uint16)
 
 
-def _png_bit_depth(path: Path) -> int:
+def _png_header(path: Path) -> tuple[int, int]:
+    """(bit depth, colour type) from a PNG's IHDR; (8, -1) when it is not a PNG."""
     with open(path, "rb") as f:
         head = f.read(26)
     if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n":
-        return 8
-    return head[24]
+        return 8, -1
+    return head[24], head[25]
+
+
+def _write_png16_gray_alpha(path: str, a: np.ndarray) -> None:
+    """16-bit gray+alpha PNG (colour type 4): neither Pillow nor OpenCV writes it, so encode the chunks here."""
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    h, w = a.shape[:2]
+    rows = np.ascontiguousarray(a.astype(">u2")).reshape(h, w * 2)
+    raw = b"".join(b"\x00" + rows[i].tobytes() for i in range(h))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 4, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
 
 
 def _apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
@@ -138,12 +154,14 @@ def _read_pillow(path: Path) -> np.ndarray:
     return _apply_orientation(a, int(orientation))
 
 
-def _read_cv2_16bit(path: Path) -> np.ndarray:
+def _read_cv2_16bit(path: Path, color_type: int) -> np.ndarray:
     import cv2
     a = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if a is None:
         raise DiffDenoiseError(f"cannot decode {path}")
-    if a.ndim == 3 and a.shape[2] == 3:
+    if color_type == 4 and a.ndim == 3:  # gray + alpha, expanded to BGRA by OpenCV
+        a = a[:, :, [0, 3]] if a.shape[2] == 4 else a
+    elif a.ndim == 3 and a.shape[2] == 3:
         a = a[:, :, ::-1]
     elif a.ndim == 3 and a.shape[2] == 4:
         a = a[:, :, [2, 1, 0, 3]]
@@ -166,8 +184,8 @@ def read_image(path: str | os.PathLike) -> Image:
     try:
         if suffix in (".tif", ".tiff"):
             a = _read_tiff(path)
-        elif suffix == ".png" and _png_bit_depth(path) == 16:
-            a = _read_cv2_16bit(path)
+        elif suffix == ".png" and _png_header(path)[0] == 16:
+            a = _read_cv2_16bit(path, _png_header(path)[1])
         else:
             a = _read_pillow(path)
     except DiffDenoiseError:
@@ -219,7 +237,7 @@ def write_image(path: str | os.PathLike, img: Image | np.ndarray, bit_depth: int
     try:
         if suffix in (".tif", ".tiff"):
             import tifffile
-            tifffile.imwrite(tmp, a, photometric="minisblack" if a.ndim == 2 else "rgb",
+            tifffile.imwrite(tmp, a, photometric="rgb" if img.data.shape[2] == 3 else "minisblack",
                              extrasamples=("unassalpha",) if img.alpha is not None else None,
                              compression="zlib")
         elif suffix == ".png" and depth == 16:
@@ -227,10 +245,9 @@ def write_image(path: str | os.PathLike, img: Image | np.ndarray, bit_depth: int
             b = a
             if a.ndim == 3:
                 b = a[:, :, ::-1] if a.shape[2] == 3 else a[:, :, [2, 1, 0, 3]] if a.shape[2] == 4 else a
-            if a.ndim == 3 and a.shape[2] == 2:  # gray + alpha: OpenCV has no LA, use RGBA
-                g, al = a[:, :, 0], a[:, :, 1]
-                b = np.stack([g, g, g, al], axis=2)
-            if not cv2.imwrite(tmp, np.ascontiguousarray(b)):
+            if a.ndim == 3 and a.shape[2] == 2:
+                _write_png16_gray_alpha(tmp, a)
+            elif not cv2.imwrite(tmp, np.ascontiguousarray(b)):
                 raise DiffDenoiseError(f"cannot write {path}")
         else:
             from PIL import Image as PILImage

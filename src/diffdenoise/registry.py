@@ -98,3 +98,33 @@ def build_method(name: str, device: str | torch.device = "cpu", **options: Any) 
 
 def list_methods() -> list[MethodSpec]:
     return list(METHODS.values())
+
+
+DEFAULT_ORDER = ("realdiff", "cddpm", "dncnn", "nlm")  # best first: the first one usable here is the default
+
+
+def weights_present(spec: MethodSpec) -> bool:
+    """True when the method needs no weights or at least one of its weight files is in weights/."""
+    if not spec.weights:
+        return True
+    from .train.checkpoint import weights_dir
+    folder = weights_dir()
+    return any((folder / f"{stem}.json").exists() for stem in spec.weights)
+
+
+def weights_status(spec: MethodSpec) -> str:
+    if spec.name == "bm3d":
+        import importlib.util
+        return "package present" if importlib.util.find_spec("bm3d") else "needs `pip install bm3d`"
+    if not spec.weights:
+        return "no weights needed"
+    from .train.checkpoint import weights_dir
+    have = [s for s in spec.weights if (weights_dir() / f"{s}.json").exists()]
+    return f"weights {len(have)}/{len(spec.weights)}" if have else "weights missing"
+
+
+def default_method() -> str:
+    for name in DEFAULT_ORDER:
+        if name in METHODS and weights_present(METHODS[name]):
+            return name
+    return "nlm"

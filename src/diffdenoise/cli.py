@@ -1,0 +1,426 @@
+"""The `diffdenoise` command line: a thin layer over the library.
+
+Every command has --help with examples; user errors are one line on stderr and exit code 2.  The CLI speaks 8-bit
+units for sigma (``--sigma 25`` is 25/255 inside the library).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from .errors import DiffDenoiseError
+
+EXIT_USER = 2
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the Examples block as written and appends real defaults (not None/False) to option help."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False or action.default == argparse.SUPPRESS or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _examples(*lines: str) -> str:
+    return "Examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _sigma_arg(text: str) -> float | None:
+    """--sigma in 8-bit units, or 'auto' (estimate from the image)."""
+    if text.lower() == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"sigma must be a number in 8-bit units or 'auto', got {text!r}") from None
+    if not 0 < value <= 255:
+        raise argparse.ArgumentTypeError(f"sigma must be in (0, 255] (8-bit units), got {value:g}")
+    return value / 255.0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _device(name: str) -> str:
+    import torch
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DiffDenoiseError("--device cuda asked for, but no CUDA GPU is available")
+    return name
+
+
+# ----------------------------------------------------------------------------------------------------- inputs/outputs
+
+def _expand_inputs(paths: Sequence[str]) -> list[Path]:
+    from .imageio import READ_SUFFIXES
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in READ_SUFFIXES)
+            if not found:
+                raise DiffDenoiseError(f"no images in folder {p}")
+            files.extend(found)
+        elif p.exists():
+            files.append(p)
+        else:
+            raise DiffDenoiseError(f"no such file or folder: {p}")
+    return files
+
+
+def _output_paths(inputs: list[Path], out: str, fmt: str | None, many: bool) -> list[Path]:
+    """Map inputs to outputs: a file for one input, else files inside the folder ``out``."""
+    out_p = Path(out)
+    as_folder = many or out_p.is_dir() or out.endswith(os.sep) or not out_p.suffix
+    results: list[Path] = []
+    for src in inputs:
+        if as_folder:
+            suffix = f".{fmt}" if fmt else (".png" if src.suffix.lower() in (".jpg", ".jpeg", ".bmp", ".webp")
+                                           else src.suffix.lower())
+            dst = out_p / f"{src.stem}{suffix}"
+        else:
+            dst = out_p.with_suffix(f".{fmt}") if fmt else out_p
+        results.append(dst)
+    if as_folder:
+        if out_p.exists() and not out_p.is_dir():
+            raise DiffDenoiseError(f"output {out_p} exists and is not a folder")
+        try:
+            out_p.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DiffDenoiseError(f"cannot create output folder {out_p}: {e.strerror}") from None
+    input_set = {p.resolve() for p in inputs}
+    for dst in results:
+        if dst.resolve() in input_set:
+            raise DiffDenoiseError(f"output {dst} is an input file; refusing to overwrite it")
+    if len(set(results)) != len(results):
+        raise DiffDenoiseError("two inputs map to the same output name; give a folder per input or rename")
+    return results
+
+
+def _progress_iter(items: Sequence, quiet: bool, desc: str) -> Iterable:
+    if quiet or len(items) < 2:
+        return items
+    from tqdm import tqdm
+    return tqdm(items, desc=desc, unit="img", file=sys.stderr)
+
+
+# -------------------------------------------------------------------------------------------------------- commands
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from .registry import list_methods, weights_status
+    rows = [(m.name, m.family, weights_status(m), m.summary) for m in list_methods()]
+    width = max(len(r[0]) for r in rows)
+    for name, family, status, summary in rows:
+        print(f"{name:<{width}}  {family:<9}  {status:<18}  {summary}")
+    return 0
+
+
+def _load_noise_map(spec: str | None, y, path: Path):
+    if spec is None:
+        return None
+    import torch
+    from .imageio import read_image, to_tensor
+    if spec == "auto":
+        from .estimate import estimate_noise_map
+        return estimate_noise_map(y)
+    m = read_image(spec)
+    if m.data.shape[:2] != tuple(y.shape[-2:]):
+        raise DiffDenoiseError(f"noise map {spec} is {m.data.shape[1]}x{m.data.shape[0]}, "
+                               f"image {path} is {y.shape[-1]}x{y.shape[-2]}")
+    return to_tensor(m.data).to(torch.float32)
+
+
+def cmd_denoise(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+    from .imageio import read_image, write_image, from_tensor, to_tensor
+    from .registry import build_method, default_method, get_method_spec
+
+    inputs = _expand_inputs(args.inputs)
+    outputs = _output_paths(inputs, args.output, args.format, many=len(inputs) > 1 or any(Path(p).is_dir()
+                                                                                        for p in args.inputs))
+    if args.compare and len(inputs) > 1:
+        raise DiffDenoiseError("--compare works with one input image")
+    method_name = args.method or default_method()
+    spec = get_method_spec(method_name)
+    options = {k: v for k, v in (("steps", args.steps), ("samples", args.samples), ("sampler", args.sampler))
+               if v is not None}
+    device = _device(args.device)
+    method = build_method(method_name, device=device, **options)
+    failures = 0
+    bar = _progress_iter(list(zip(inputs, outputs)), args.quiet, f"denoise [{method_name}]")
+    for src, dst in bar:
+        try:
+            img = read_image(src)
+            y = to_tensor(img.data).to(device)
+            sigma = args.sigma
+            noise_map = _load_noise_map(args.noise_map, y, src)
+            if noise_map is not None:
+                sigma = noise_map.to(device)
+            generator = torch.Generator(device=device).manual_seed(args.seed) if spec.stochastic else None
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                x_hat = method(y, sigma, generator=generator)
+            seconds = time.perf_counter() - t0
+            out = img.with_data(np.clip(from_tensor(x_hat.float().cpu()), 0.0, 1.0))
+            write_image(dst, out, bit_depth=args.bit_depth)
+            if not args.quiet and len(inputs) == 1:
+                print(f"{src} -> {dst}  [{method_name}, {seconds:.2f} s]", file=sys.stderr)
+            if args.compare:
+                _write_compare(Path(args.compare), img, out, args.reference, method_name)
+        except DiffDenoiseError as e:
+            failures += 1
+            print(f"diffdenoise: error: {e}", file=sys.stderr)
+    if failures:
+        print(f"diffdenoise: {failures} of {len(inputs)} image(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _write_compare(path: Path, noisy, denoised, reference: str | None, method_name: str) -> None:
+    """Side by side: noisy | denoised (| clean reference), with PSNR labels when the reference is known."""
+    import numpy as np
+    from .imageio import Image, quantize, read_image, write_image
+    from .metrics import psnr
+    panels = [("input", noisy.data), (method_name, denoised.data)]
+    labels = ["input", method_name]
+    if reference:
+        ref = read_image(reference)
+        if ref.data.shape != noisy.data.shape:
+            raise DiffDenoiseError(f"reference {reference} has shape {ref.data.shape}, input {noisy.data.shape}")
+        r8 = quantize(ref.data)
+        labels = [f"input  {psnr(quantize(noisy.data), r8):.2f} dB",
+                  f"{method_name}  {psnr(quantize(denoised.data), r8):.2f} dB"]
+        panels.append(("clean", ref.data))
+        labels.append("clean reference")
+    h = noisy.data.shape[0]
+    c = noisy.data.shape[2]
+    gap = np.ones((h, 8, c), np.float32)
+    row = np.concatenate(sum(([p[1], gap] for p in panels), [])[:-1], axis=1)
+    band = np.ones((28, row.shape[1], c), np.float32)
+    canvas = np.concatenate([band, row], axis=0)
+    canvas8 = quantize(canvas)
+    from PIL import Image as PILImage, ImageDraw
+    pil = PILImage.fromarray(canvas8[:, :, 0] if c == 1 else canvas8)
+    draw = ImageDraw.Draw(pil)
+    w = noisy.data.shape[1]
+    for i, label in enumerate(labels):
+        draw.text((i * (w + 8) + 6, 8), label, fill=0 if c == 1 else (0, 0, 0))
+    arr = np.asarray(pil, dtype=np.float32) / 255.0
+    write_image(path, Image(arr[:, :, None] if arr.ndim == 2 else arr, None, 8))
+
+
+def cmd_add_noise(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+    from .imageio import Image, from_tensor, read_image, to_tensor, write_image
+    from .noise import parse_noise
+
+    model = parse_noise(args.noise)
+    inputs = _expand_inputs(args.inputs)
+    outputs = _output_paths(inputs, args.output, args.format, many=len(inputs) > 1)
+    for i, (src, dst) in enumerate(_progress_iter(list(zip(inputs, outputs)), args.quiet, "add-noise")):
+        img = read_image(src)
+        x = to_tensor(img.data)
+        drawn = model.draw(x, torch.Generator().manual_seed(args.seed + i))
+        y = from_tensor(drawn.y)
+        write_image(dst, img.with_data(np.clip(y, 0.0, 1.0)), bit_depth=args.bit_depth)
+        if args.save_map:
+            map_path = Path(args.save_map) if len(inputs) == 1 else Path(args.save_map) / f"{src.stem}_map.tif"
+            if len(inputs) > 1:
+                map_path.parent.mkdir(parents=True, exist_ok=True)
+            s = from_tensor(drawn.sigma_map)
+            write_image(map_path, Image(np.clip(s, 0.0, 1.0).astype(np.float32), None, 16), bit_depth=16)
+            if drawn.mask is not None:
+                m = from_tensor(drawn.mask.float())[:, :, :1]
+                write_image(map_path.with_name(map_path.stem + "_mask.png"), Image(m, None, 8), bit_depth=8)
+    if not args.quiet:
+        print(f"added {args.noise} noise to {len(inputs)} image(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_estimate_noise(args: argparse.Namespace) -> int:
+    import numpy as np
+    from .estimate import estimate_noise_map, estimate_sigma
+    from .imageio import Image, from_tensor, read_image, to_tensor, write_image
+
+    inputs = _expand_inputs(args.inputs)
+    results = []
+    for src in inputs:
+        img = read_image(src)
+        y = to_tensor(img.data)
+        sigma = estimate_sigma(y, method=args.method)
+        results.append({"image": str(src), "sigma": round(255.0 * float(sigma), 3)})
+        if args.map:
+            s = from_tensor(estimate_noise_map(y))
+            dst = Path(args.map) if len(inputs) == 1 else Path(args.map) / f"{src.stem}_map.tif"
+            if len(inputs) > 1:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+            write_image(dst, Image(np.clip(s, 0, 1).astype(np.float32), None, 16), bit_depth=16)
+    if args.json:
+        print(json.dumps(results, indent=1))
+    else:
+        for r in results:
+            print(f"{r['image']}\tsigma={r['sigma']:.2f}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import format_table, run_bench, write_csv, write_json
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    options = json.loads(args.options) if args.options else None
+    result = run_bench(methods, args.data, noise=args.noise, limit=args.limit, device=_device(args.device),
+                       method_options=options, sigma_mode=args.sigma_mode, split=args.split,
+                       progress=not args.quiet)
+    print(format_table(result))
+    if args.json:
+        write_json(result, args.json)
+    if args.csv:
+        write_csv(result, args.csv)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import train_main
+    argv = [args.config] + sum((["--set", s] for s in args.set), [])
+    if args.out:
+        argv += ["--out", args.out]
+    return train_main(argv) or 0
+
+
+# ------------------------------------------------------------------------------------------------------------ parser
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="diffdenoise", formatter_class=_Formatter,
+        description="Remove noise from photographs and scientific images with diffusion models, "
+                    "and compare with classical and CNN denoisers.",
+        epilog=_examples("diffdenoise denoise photo.jpg -o photo_clean.png",
+                         "diffdenoise denoise shots/ -o cleaned/ --method bm3d --sigma auto",
+                         "diffdenoise add-noise clean.png -o noisy.png --noise gaussian:25 --seed 0",
+                         "diffdenoise estimate-noise noisy.png",
+                         "diffdenoise bench --methods bm3d,nlm --data ../shared/data/cbsd68 --noise gaussian:25",
+                         "diffdenoise methods"))
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    d = sub.add_parser("denoise", help="denoise images or folders", formatter_class=_Formatter,
+                       epilog=_examples("diffdenoise denoise noisy.png -o clean.png",
+                                        "diffdenoise denoise noisy.png -o clean.png --method nlm --sigma 25",
+                                        "diffdenoise denoise raw_tiffs/ -o out/ --format tif",
+                                        "diffdenoise denoise n.png -o c.png --compare cmp.png --reference gt.png"))
+    d.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders (PNG, TIFF, JPEG; 8/16-bit)")
+    d.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file (one input) or folder (several inputs or a folder)")
+    d.add_argument("--method", default=None,
+                   help="denoiser name (see `diffdenoise methods`); default: the best method with weights present")
+    d.add_argument("--sigma", type=_sigma_arg, default=None, metavar="S|auto",
+                   help="noise std in 8-bit units, or 'auto' to estimate it (default: auto)")
+    d.add_argument("--noise-map", default=None, metavar="auto|FILE",
+                   help="per-pixel noise std map: 'auto' (estimated) or an image file as written by --save-map")
+    d.add_argument("--steps", type=_positive_int, default=None, help="sampling steps (diffusion methods)")
+    d.add_argument("--samples", type=_positive_int, default=None, help="samples averaged (stochastic methods)")
+    d.add_argument("--sampler", default=None, help="sampler name (diffusion methods), e.g. ddim or ancestral")
+    d.add_argument("--seed", type=int, default=0, help="random seed for stochastic methods")
+    d.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    d.add_argument("--format", choices=["png", "tif", "tiff", "jpg"], default=None,
+                   help="output format (default: same as input; PNG for JPEG inputs)")
+    d.add_argument("--bit-depth", type=int, choices=[8, 16], default=None,
+                   help="output bit depth (default: same as input)")
+    d.add_argument("--compare", default=None, metavar="PNG", help="also write a side-by-side comparison image")
+    d.add_argument("--reference", default=None, metavar="CLEAN", help="clean image: adds PSNR to --compare")
+    d.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    d.set_defaults(func=cmd_denoise)
+
+    a = sub.add_parser("add-noise", help="apply a noise model (SPEC §2) to images", formatter_class=_Formatter,
+                       epilog=_examples("diffdenoise add-noise clean.png -o noisy.png --noise gaussian:25 --seed 0",
+                                        "diffdenoise add-noise clean.png -o noisy.png --noise camera --save-map s.tif",
+                                        "diffdenoise add-noise clean.png -o holes.png --noise missing:0.5",
+                                        "noise models: gaussian, poisson_gaussian, spatial, camera, impulse, "
+                                        "speckle, missing"))
+    a.add_argument("inputs", nargs="+", metavar="IN")
+    a.add_argument("-o", "--output", required=True, metavar="OUT")
+    a.add_argument("--noise", required=True, help="noise spec, e.g. gaussian:25 (stds in 8-bit units)")
+    a.add_argument("--seed", type=int, default=0, help="seed of the first image (image i uses seed+i)")
+    a.add_argument("--save-map", default=None, metavar="FILE",
+                   help="also write the per-pixel noise std map (16-bit TIFF/PNG, value = std on the [0,1] scale)")
+    a.add_argument("--format", choices=["png", "tif", "tiff", "jpg"], default=None)
+    a.add_argument("--bit-depth", type=int, choices=[8, 16], default=None)
+    a.add_argument("-q", "--quiet", action="store_true")
+    a.set_defaults(func=cmd_add_noise)
+
+    e = sub.add_parser("estimate-noise", help="estimate the noise level of images", formatter_class=_Formatter,
+                       epilog=_examples("diffdenoise estimate-noise noisy.png",
+                                        "diffdenoise estimate-noise folder/ --json",
+                                        "diffdenoise estimate-noise noisy.png --map sigma_map.tif"))
+    e.add_argument("inputs", nargs="+", metavar="IN")
+    e.add_argument("--method", default="pca", help="global estimator: pca, mad or immerkaer")
+    e.add_argument("--map", default=None, metavar="FILE", help="also write a per-pixel noise map")
+    e.add_argument("--json", action="store_true", help="print JSON")
+    e.set_defaults(func=cmd_estimate_noise)
+
+    b = sub.add_parser("bench", help="benchmark methods on a dataset", formatter_class=_Formatter,
+                       epilog=_examples(
+                           "diffdenoise bench --methods bm3d --data ../shared/data/kodak24 --noise gaussian:25",
+                           "diffdenoise bench --methods nlm,wavelet --data ../shared/data/polyu --split test",
+                           "diffdenoise bench --methods dncnn --data ../shared/data/bsd68 --noise gaussian:25 "
+                           "--json out.json --csv out.csv"))
+    b.add_argument("--methods", required=True, help="comma-separated method names")
+    b.add_argument("--data", required=True, help="folder of clean images, or with noisy/ and clean/ subfolders")
+    b.add_argument("--noise", default=None, help="noise spec for clean folders (default gaussian:25)")
+    b.add_argument("--split", default=None, help="use the names in <data>/<split>_split.txt only")
+    b.add_argument("--limit", type=_positive_int, default=None, help="first N images only")
+    b.add_argument("--sigma-mode", choices=["true", "auto"], default="true",
+                   help="give methods the true sigma, or let them estimate it (blind)")
+    b.add_argument("--options", default=None, help='JSON of per-method options, e.g. \'{"cddpm": {"steps": 4}}\'')
+    b.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    b.add_argument("--json", default=None, metavar="OUT", help="write summary + records + config as JSON")
+    b.add_argument("--csv", default=None, metavar="OUT", help="write the per-image records as CSV")
+    b.add_argument("-q", "--quiet", action="store_true")
+    b.set_defaults(func=cmd_bench)
+
+    m = sub.add_parser("methods", help="list the registered methods", formatter_class=_Formatter,
+                       epilog=_examples("diffdenoise methods"))
+    m.set_defaults(func=cmd_methods)
+
+    t = sub.add_parser("train", help="train a model from a config preset", formatter_class=_Formatter,
+                       epilog=_examples("diffdenoise train configs/tiny-dncnn.json --out runs/tiny",
+                                        "torchrun --nproc_per_node 2 -m diffdenoise.train configs/dncnn-color.json"))
+    t.add_argument("config", help="JSON preset (strict: unknown keys are errors)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    t.add_argument("--out", default=None, help="output folder for checkpoints")
+    t.set_defaults(func=cmd_train)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USER
+    try:
+        return int(args.func(args) or 0)
+    except DiffDenoiseError as e:
+        print(f"diffdenoise: error: {e}", file=sys.stderr)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print("diffdenoise: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
