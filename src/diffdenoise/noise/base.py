@@ -134,6 +134,7 @@ class NoiseModel:
     name: ClassVar[str]
     example: ClassVar[str]                      # a valid spec, quoted in error messages
     always_random_map: ClassVar[bool] = False   # the map depends on random draws even with fixed parameters
+    map_ignores: ClassVar[tuple[str, ...]] = ()  # parameters that do not change the map (a range there is fine)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -169,7 +170,8 @@ class NoiseModel:
     def random_map(self) -> bool:
         """True when the noise map is not a function of ``x`` alone (a range, or a randomly drawn map); then
         :meth:`sigma_map` raises and ``draw(x).sigma_map`` is the map to use."""
-        return self.always_random_map or any(isinstance(getattr(self, f.name), Range) for f in fields(self))
+        return self.always_random_map or any(isinstance(getattr(self, f.name), Range) for f in fields(self)
+                                             if f.name not in self.map_ignores)
 
     def _resolve(self, rng: _Rng) -> "NoiseModel":
         """A copy with every :class:`Range` replaced by a value drawn uniformly from ``rng``, in field order."""

@@ -105,6 +105,7 @@ class Camera(NoiseModel):
     """
     name = "camera"
     example = "camera:jpeg=true"
+    map_ignores = ("quality",)                  # JPEG is not in the map (class docstring)
     shot: float | Range | None = number(None, lo=0.0, optional=True)
     read: float | Range | None = number(None, lo=0.0, optional=True)
     colour: str = choice("random", ("random", "mean"))
