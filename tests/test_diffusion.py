@@ -1,0 +1,164 @@
+"""Schedules, samplers and diffusion tasks: analytic truths and contracts (CPU, seconds)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from diffdenoise.diffusion import samplers, schedules
+from diffdenoise.diffusion.ddpm import DDPMTask, schedule_abar
+from diffdenoise.nets.unet import UNet
+
+
+@pytest.fixture(scope="module")
+def abar() -> torch.Tensor:
+    return schedules.alphas_cumprod(schedules.linear_betas(1000))
+
+
+def test_schedule_shapes_and_ranges():
+    for betas in (schedules.linear_betas(1000), schedules.cosine_betas(1000)):
+        assert betas.shape == (1000,) and betas.dtype == torch.float64
+        assert float(betas.min()) > 0 and float(betas.max()) <= 0.999
+        a = schedules.alphas_cumprod(betas)
+        assert a.shape == (1001,) and a[0] == 1 and bool((a[1:] < a[:-1]).all())
+    assert schedules.linear_betas(1000)[0] == pytest.approx(1e-4)
+    assert schedules.linear_betas(1000)[-1] == pytest.approx(0.02)
+    c = schedules.alphas_cumprod(schedules.cosine_betas(1000))
+    f = lambda t: math.cos((t / 1000 + 0.008) / 1.008 * math.pi / 2) ** 2     # noqa: E731
+    assert float(c[500]) == pytest.approx(f(500) / f(0), rel=1e-9)
+
+
+def test_matched_step_table(abar):
+    """SPEC 3.3: linear schedule, N = 33, 57, 115 for sigma = 15, 25, 50 (8-bit), index t = 1..T."""
+    assert [schedules.matched_step(abar, s / 255) for s in (15, 25, 50)] == [33, 57, 115]
+    per_image = schedules.matched_step(abar, torch.tensor([15 / 255, 25 / 255, 50 / 255]))
+    assert per_image.tolist() == [33, 57, 115]
+
+
+def test_spaced_steps():
+    assert schedules.spaced_steps(57) == list(range(57, 0, -1))
+    assert schedules.spaced_steps(57, 1) == [57]
+    s = schedules.spaced_steps(57, 5)
+    assert s[0] == 57 and len(s) == 5 and s == sorted(s, reverse=True) and s[-1] >= 1
+    assert schedules.spaced_steps(3, 10) == [3, 2, 1]
+    assert schedules.spaced_steps(0, 4) == []
+
+
+def test_closed_form_marginal_matches_iterated_chain():
+    """q(x_t | x0) = N(sqrt(abar_t) x0, 1 - abar_t) equals iterating x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) n."""
+    g = torch.Generator().manual_seed(0)
+    betas = schedules.linear_betas(200, 1e-4, 0.05)
+    a = schedules.alphas_cumprod(betas)
+    x0 = torch.tensor([-0.8, 0.0, 0.5], dtype=torch.float64).repeat(20000, 1)
+    x = x0.clone()
+    for t in range(1, 201):
+        x = (1 - betas[t - 1]).sqrt() * x + betas[t - 1].sqrt() * torch.randn(x.shape, generator=g, dtype=x.dtype)
+        if t in (1, 50, 200):
+            mean, var = x.mean(0), x.var(0)
+            assert torch.allclose(mean, a[t].sqrt() * x0[0], atol=0.02)
+            assert torch.allclose(var, (1 - a[t]).expand(3), rtol=0.05, atol=2e-5)
+
+
+def _oracle(x0: torch.Tensor, abar: torch.Tensor):
+    def eps_model(x_t, t):
+        a = abar[t] if not torch.is_tensor(t) else abar[t.long()]
+        a = a.to(x_t.dtype)
+        return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
+    return eps_model
+
+
+@pytest.mark.parametrize("start,steps", [(1000, None), (1000, 7), (57, None), (57, 3), (115, 1), (5, 2)])
+def test_ddim_oracle_returns_x0(abar, start, steps):
+    g = torch.Generator().manual_seed(1)
+    x0 = torch.rand(2, 3, 8, 8, generator=g, dtype=torch.float64) * 2 - 1
+    a = abar[start]
+    x = a.sqrt() * x0 + (1 - a).sqrt() * torch.randn(x0.shape, generator=g, dtype=torch.float64)
+    ts = schedules.spaced_steps(start, steps)
+    out = samplers.ddim(_oracle(x0, abar), x, abar, ts, eta=0.0)
+    assert torch.allclose(out, x0, atol=1e-9)
+    out = samplers.ddim(_oracle(x0, abar), x, abar, ts, g, eta=1.0)
+    assert torch.allclose(out, x0, atol=1e-9)
+
+
+@pytest.mark.parametrize("variance", ["beta", "posterior"])
+def test_ancestral_oracle_returns_x0(abar, variance):
+    g = torch.Generator().manual_seed(2)
+    x0 = (torch.rand(2, 1, 8, 8, generator=g) * 2 - 1)
+    x = torch.randn(x0.shape, generator=g)
+    calls = []
+    out = samplers.ancestral(_oracle(x0, abar), x, abar, range(1000, 0, -1), g, variance=variance,
+                             progress=calls.append)
+    assert torch.allclose(out, x0, atol=1e-4)
+    assert len(calls) == 1000 and calls[-1] == 1.0
+
+
+def test_per_pixel_steps(abar):
+    """A step map: each pixel moves down its own chain; pixels at step 0 stay as they are."""
+    g = torch.Generator().manual_seed(3)
+    x0 = torch.rand(1, 1, 4, 4, generator=g, dtype=torch.float64) * 2 - 1
+    t_map = torch.tensor([0, 10, 57, 115] * 4).view(1, 1, 4, 4)
+    a = abar[t_map]
+    x = a.sqrt() * x0 + (1 - a).sqrt() * torch.randn(x0.shape, generator=g, dtype=torch.float64)
+    steps = [t_map, (t_map // 2), (t_map // 4)]
+    out = samplers.ddim(_oracle(x0, abar), x, abar, steps)
+    assert torch.allclose(out, x0, atol=1e-9)
+    out = samplers.ancestral(_oracle(x0, abar), x, abar, steps, g)
+    assert torch.allclose(out, x0, atol=1e-9)
+
+
+def test_randomness_is_per_image(abar):
+    eps_model = lambda x, t: torch.zeros_like(x)                             # noqa: E731
+    x = torch.zeros(3, 1, 4, 4)
+    gens = [torch.Generator().manual_seed(s) for s in (5, 6, 7)]
+    full = samplers.ancestral(eps_model, x, abar, [20, 10], gens)
+    one = samplers.ancestral(eps_model, x[1:2], abar, [20, 10], [torch.Generator().manual_seed(6)])
+    assert torch.equal(full[1:2], one)
+
+
+def test_guided_arithmetic():
+    def eps_model(x, t, c):
+        return x * 0 + c.view(-1, 1, 1, 1).float()
+    x = torch.zeros(2, 1, 2, 2)
+    cond, null = torch.tensor([3, 5]), torch.tensor([1, 1])
+    for s in (0.0, 1.0, 2.5):
+        e = samplers.guided(eps_model, s, cond, null)(x, 10)
+        expected = 1 + s * (cond.float() - 1)
+        assert torch.allclose(e[:, 0, 0, 0], expected)
+    e = samplers.guided(eps_model, lambda x, t: torch.tensor([0.5, 2.0]).view(2, 1, 1, 1), cond, null,
+                        batched=False)(x, 10)
+    assert torch.allclose(e[:, 0, 0, 0], torch.tensor([2.0, 9.0]))
+
+
+@pytest.mark.parametrize("prediction", ["eps", "x0", "v"])
+def test_prediction_conversions(abar, prediction):
+    from diffdenoise.diffusion.ddpm import prediction_target
+    g = torch.Generator().manual_seed(4)
+    x0, eps = torch.randn(2, 3, 4, 4, generator=g), torch.randn(2, 3, 4, 4, generator=g)
+    a = abar[300]
+    x_t = a.sqrt().float() * x0 + (1 - a).sqrt().float() * eps
+    out = prediction_target(x0, eps, a, prediction)
+    assert torch.allclose(samplers.to_x0(out, x_t, a, prediction), x0, atol=1e-5)
+    assert torch.allclose(samplers.to_eps(out, x_t, a, prediction), eps, atol=1e-4)
+
+
+def test_ddpm_loss_decreases():
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    net = UNet(1, 1, size="tiny", num_classes=3)
+    task = DDPMTask(T=100, num_classes=3)
+    x = torch.zeros(8, 1, 16, 16)
+    x[:, :, 4:12, 4:12] = 1.0
+    batch = {"x": x, "label": torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])}
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        loss = task.loss(net, batch, g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert sum(losses[-5:]) / 5 < 0.6 * sum(losses[:5]) / 5
+    card = task.method_card()
+    assert card["name"] == "ddpm" and card["T"] == 100 and card["prediction"] == "eps"
+    assert schedule_abar(card["schedule"], card["T"]).shape == (101,)
