@@ -71,6 +71,9 @@ METHODS: dict[str, MethodSpec] = {
     "cddpm-prob": MethodSpec("cddpm-prob", "conditional DDPM with probabilistic conditioning p(t)=1-exp(-d/tau)",
                              "diffusion", "diffdenoise.diffusion.cddpm:build_prob", weights=("cddpm-gaussian",),
                              options=("steps", "sampler", "samples", "mode"), stochastic=True),
+    "svnr": MethodSpec("svnr", "SVNR: per-pixel time maps for spatially variant noise (Pearl et al. 2023)",
+                       "diffusion", "diffdenoise.diffusion.svnr:build", weights=("svnr-color", "svnr-gray"),
+                       options=("steps", "samples", "naive"), stochastic=True),
 }
 
 
