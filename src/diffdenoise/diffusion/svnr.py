@@ -1,0 +1,500 @@
+"""SVNR: spatially variant noise removal with denoising diffusion (Pearl et al. 2023; SPEC 3.6, seed 002).
+
+Process (variance exploding, in model space: images scaled to [-1, 1], so a std ``s`` on [0, 1] is ``2 s`` here)::
+
+    x_t = x0 + sqrt(g_t) eps,        g_t = lam (1 - abar_t),   abar from the linear beta schedule, t in [0, T]
+
+``g`` is tabulated at t = 0..T (``g_0 = 0``) and read at continuous times by linear interpolation
+(:func:`variance_at`); it is strictly increasing, so its inverse (:func:`time_of_variance`) is the inverse of that
+piecewise-linear function and ``time_of_variance(g, variance_at(g, t)) = t`` up to float error.
+
+Time map (paper Sec. 3.3): a noisy image ``y = x0 + s eps_T`` with a per-pixel std ``s`` is the state of the process
+at the per-pixel time ``t*_p = g^{-1}(4 s_p^2)``.  Each channel keeps its own time (so per-channel noise levels are
+modelled exactly); the NETWORK sees one time map per pixel, the max over channels (SPEC 3.6), as the UNet's ``t``
+input of shape N x 1 x H x W, normalised to ``t / T``.  The UNet (``nets.unet.UNet``) embeds it per pixel.
+
+Network: ``UNet(in_channels=C, out_channels=C, cond_channels=C)`` fed ``x_t`` and the condition ``y``
+(``condition="y+std"`` adds the current per-channel std ``sqrt(g_t)``: cond_channels = 2C).  It predicts x0.
+Why x0 and not eps: pixels of one image sit at very different times; an eps loss weighs a pixel's x0 error by
+``1 / g_t``, which varies by orders of magnitude inside a time map (and is undefined where t = 0), while the x0
+loss weighs every pixel alike, which is also what PSNR measures.  Pixels at t = 0 are clean and are never changed by
+the sampler, whatever the network says there.
+
+Training (:class:`SVNRTask`; paper Sec. 3.4): draw x0 and a noise map ``s`` (a mixture of noise models, see
+``DEFAULT_NOISE``), ``y = x0 + s eps_T``, ``t*`` from ``s``; a shift ``t0 ~ U(0, max t*)`` per image and
+``t_p = max(t*_p - t0, 0)``; then the state correlated with ``y`` the way the forward process makes it::
+
+    eps_t = sqrt(g_t / g_t*) eps_T + sqrt(1 - g_t / g_t*) eps',     x_t = x0 + sqrt(g_t) eps_t
+
+(``g_t / g_t* := 0`` where ``t* = 0``).  Then ``Cov(x_t - x0, y - x0) = g_t`` per pixel: exactly the covariance of
+the Markov forward chain, where ``y = x_t + sqrt(g_t* - g_t) z`` with ``z`` independent of ``x_t``.  ``naive=True``
+draws ``eps_t`` independently of ``eps_T`` (the ablation the paper argues against: the net then meets at inference
+a correlation it never saw in training).
+
+Sampling (:func:`sample_svnr`): start at ``x = y`` with the time map; ``K`` steps, step k moves every pixel from
+``t*_p (K - k) / K`` to ``t*_p (K - k - 1) / K`` (uniform in each pixel's own time, so all pixels reach 0 together
+at the last step) with the posterior of the VE chain given the estimate ``x0_hat``::
+
+    x_s = (g_s / g_t) x_t + (e / g_t) x0_hat + sqrt(g_s e / g_t) z,     e = g_t - g_s
+
+Pixels with ``t* = 0`` are never changed.  The last step has ``g_s = 0``, so the output (x at time 0) equals the
+last ``x0_hat`` wherever ``t* > 0`` and ``y`` elsewhere.  Since ``y`` only depends on ``x_s`` through ``x_t``, this
+posterior is also the one given ``y``.  ``steps=1`` is the one-forward MMSE estimate at ``t*`` (SPEC 3.7).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import DiffDenoiseError
+from .samplers import randn_like
+from .schedules import alphas_cumprod, make_betas
+
+Condition = Literal["y", "y+std"]
+CONDITIONS = ("y", "y+std")
+GeneratorArg = torch.Generator | Sequence[torch.Generator] | None
+
+# Training noise: one component per image (weights as in DenoiseTask mixtures).  Stds in 8-bit units; a
+# "linear:" prefix applies the model to linear light (sRGB EOTF) and maps its std back to display values by the
+# slope of the inverse curve (first-order propagation), the camera-like Poisson-Gaussian of SPEC 3.6.
+DEFAULT_NOISE: list[list[Any]] = [
+    ["poisson_gaussian:0..0.03,0..15", 1.0],
+    ["linear:poisson_gaussian:0..0.01,0..1", 1.0],
+    ["spatial:0..10,10..75", 1.0],
+    ["gaussian:0..55", 0.5],
+]
+
+
+# --- the VE schedule as pure functions -------------------------------------------------------------------------
+
+def ve_variances(lam: float = 5.0, T: int = 1000, schedule: str = "linear") -> torch.Tensor:
+    """g_0..g_T with g_t = lam (1 - abar_t) (SPEC 3.6); shape (T + 1,), float64, g_0 = 0, strictly increasing."""
+    return float(lam) * (1 - alphas_cumprod(make_betas(schedule, int(T))))
+
+
+def variance_at(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """g at continuous times ``t`` (any shape, clamped to [0, T]) by linear interpolation of the table; float64."""
+    g = g.to(t.device, torch.float64)
+    T = g.numel() - 1
+    t = t.to(torch.float64).clamp(0, T)
+    i = t.floor().clamp(max=T - 1)
+    frac = t - i
+    i = i.long()
+    return g[i] + frac * (g[i + 1] - g[i])
+
+
+def time_of_variance(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The inverse of :func:`variance_at`: continuous t in [0, T] with g(t) = v (v clamped to [0, g_T]); float64."""
+    g = g.to(v.device, torch.float64)
+    T = g.numel() - 1
+    v = v.to(torch.float64).clamp(0, float(g[-1]))
+    i = (torch.searchsorted(g, v.contiguous(), right=True) - 1).clamp(0, T - 1)
+    lo, hi = g[i], g[i + 1]
+    return i.to(torch.float64) + (v - lo) / (hi - lo)
+
+
+def time_map(sigma: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Per-pixel start time t* = g^{-1}((2 sigma)^2) of a std map on the [0, 1] scale (same shape, float64)."""
+    return time_of_variance(g, (2 * sigma.to(torch.float64)) ** 2)
+
+
+def net_time(t: torch.Tensor, T: int) -> torch.Tensor:
+    """The UNet's time input: the max over channels of a per-channel time map, over T: N x 1 x H x W float32."""
+    return (t.amax(dim=1, keepdim=True) / T).float()
+
+
+def correlated_state(x0: torch.Tensor, eps_T: torch.Tensor, g_t: torch.Tensor, g_star: torch.Tensor,
+                     generator: GeneratorArg = None, naive: bool = False) -> torch.Tensor:
+    """x_t = x0 + sqrt(g_t) eps_t with eps_t = sqrt(g_t/g*) eps_T + sqrt(1 - g_t/g*) eps' (``naive``: eps_t = eps').
+
+    ``y = x0 + sqrt(g*) eps_T`` is the observation; ``g_t <= g*`` per pixel; where g* = 0 the ratio is taken as 0.
+    """
+    fresh = randn_like(x0, generator)
+    if naive:
+        eps_t = fresh
+    else:
+        r = torch.where(g_star > 0, g_t / g_star.clamp_min(1e-300), torch.zeros_like(g_t)).clamp(0, 1)
+        eps_t = r.sqrt().to(x0.dtype) * eps_T + (1 - r).sqrt().to(x0.dtype) * fresh
+    return x0 + g_t.sqrt().to(x0.dtype) * eps_t
+
+
+# --- the sampler ------------------------------------------------------------------------------------------------
+
+X0Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def sample_svnr(x0_model: X0Model, y: torch.Tensor, t_star: torch.Tensor, g: torch.Tensor, steps: int = 25,
+                generator: GeneratorArg = None, *, progress: Callable[[float], None] | None = None,
+                callback: Callable[[dict[str, Any]], None] | None = None) -> torch.Tensor:
+    """Reverse VE chain from ``x = y`` at the per-pixel times ``t_star`` down to 0 in ``steps`` steps (module doc).
+
+    ``x0_model(x_t, t) -> x0_hat`` with ``t`` the current continuous time per pixel and channel (shape of
+    ``t_star`` broadcast to ``y``); ``y`` and the output are in model space.  ``callback`` receives, after every
+    step, ``{"step": k, "t": t, "x": x_s, "x0_hat": x0_hat}`` (for figures).  Pixels with ``t_star = 0`` keep
+    their value of ``y`` bit for bit.
+    """
+    K = int(steps)
+    if K < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    t_star = t_star.to(y.device, torch.float64).expand_as(y)
+    x = y.clone()
+    for k in range(K):
+        t = t_star * ((K - k) / K)
+        s = t_star * ((K - k - 1) / K) if k < K - 1 else torch.zeros_like(t_star)
+        g_t, g_s = variance_at(g, t), variance_at(g, s)
+        x0_hat = x0_model(x, t).to(x.dtype)
+        active = g_t > 0
+        safe = torch.where(active, g_t, torch.ones_like(g_t))
+        e = g_t - g_s
+        x_s = (g_s / safe).to(x.dtype) * x + (e / safe).to(x.dtype) * x0_hat
+        if k < K - 1:
+            x_s = x_s + (g_s * e / safe).clamp_min(0).sqrt().to(x.dtype) * randn_like(x, generator)
+        x = torch.where(active, x_s, x)
+        if callback is not None:
+            callback({"step": k, "t": s, "x": x, "x0_hat": x0_hat})
+        if progress is not None:
+            progress((k + 1) / K)
+    return x
+
+
+# --- the denoiser -----------------------------------------------------------------------------------------------
+
+def _per_image_generators(generator: GeneratorArg, idx: Sequence[int], repeat: int = 1) -> GeneratorArg:
+    from .ddpm import per_image
+    return per_image(generator, idx, repeat)
+
+
+@dataclass
+class SVNRResult:
+    """What :meth:`SVNR.run` returns (tensors on y's device, image layout of y)."""
+    x_hat: torch.Tensor                         # N x C x H x W, [0, 1] scale, not clipped
+    time_map: torch.Tensor                      # N x 1 x H x W, t* / T (max over channels): what the net sees first
+    sigma_map: torch.Tensor                     # N x C x H x W std map used ([0, 1] scale)
+    evaluations: int = 0                        # network forwards
+    trajectory: list[dict[str, Any]] = field(default_factory=list)   # per step: t/T map, x and x0_hat in [0, 1]
+
+
+def _sigma_map(y: torch.Tensor, sigma: float | torch.Tensor | None) -> torch.Tensor:
+    """The per-pixel std map N x C x H x W for ``y`` (broadcast from N x 1 x H x W or a scalar; None: estimate)."""
+    if sigma is None:
+        from ..estimate import estimate_noise_map          # written separately; needed only when blind
+        sigma = estimate_noise_map(y)
+    if not torch.is_tensor(sigma):
+        return torch.full_like(y, float(sigma))
+    s = sigma.to(y.device, torch.float32)
+    if s.numel() == 1:
+        return torch.full_like(y, float(s.reshape(())))
+    if s.dim() == 4 and s.shape[0] == y.shape[0] and s.shape[-2:] == y.shape[-2:] and s.shape[1] in (1, y.shape[1]):
+        return s.expand_as(y).clone()
+    if s.dim() == 1 and s.shape[0] == y.shape[0]:                # one std per image
+        return s.view(-1, 1, 1, 1).expand_as(y).clone()
+    raise DiffDenoiseError(f"sigma map of shape {tuple(s.shape)} does not fit the image {tuple(y.shape)} "
+                           f"(expected N x 1 x H x W or N x C x H x W)")
+
+
+class SVNR:
+    """The SVNR denoiser around one trained UNet: ``svnr(y, sigma=None, *, generator=None, progress=None)``.
+
+    Args:
+        net: a UNet with ``in_channels = out_channels = C`` and ``cond_channels = C`` (``2C`` for ``"y+std"``).
+        lam, T, schedule: the VE process the net was trained with (weights card, ``method``).
+        condition: ``"y"`` or ``"y+std"`` (what the net was trained with).
+        steps: reverse steps K (network evaluations per sample); 1 = the one-forward MMSE estimate.
+        samples: posterior samples averaged (an approximation of the posterior mean); evaluations = steps * samples.
+
+    ``sigma``: a per-pixel std map (N x 1|C x H x W, [0, 1] scale, used as given), a float (constant map) or None
+    (blind: ``diffdenoise.estimate.estimate_noise_map(y)``).  A C-channel image on a net of the other channel count
+    is adapted (gray replicated to colour and averaged back; colour fed one channel at a time to a gray net).
+    """
+
+    def __init__(self, net: nn.Module, *, lam: float = 5.0, T: int = 1000, schedule: str = "linear",
+                 condition: Condition = "y", steps: int = 25, samples: int = 1):
+        if condition not in CONDITIONS:
+            raise ValueError(f"unknown condition {condition!r}; valid: {', '.join(CONDITIONS)}")
+        if int(steps) < 1 or int(samples) < 1:
+            raise DiffDenoiseError(f"svnr: steps and samples must be >= 1, got steps={steps}, samples={samples}")
+        self.net, self.condition = net, condition
+        self.lam, self.T, self.schedule = float(lam), int(T), schedule
+        self.steps, self.samples = int(steps), int(samples)
+        self.g = ve_variances(self.lam, self.T, schedule)
+        self.channels = int(getattr(net, "in_channels", 3))
+
+    @classmethod
+    def from_card(cls, net: nn.Module, card: dict[str, Any], **options: Any) -> "SVNR":
+        m = card.get("method", {})
+        if m.get("name", "svnr") != "svnr":
+            raise DiffDenoiseError(f"weights trained for {m.get('name')!r}, not svnr")
+        return cls(net, lam=m.get("lam", 5.0), T=m.get("T", 1000), schedule=m.get("schedule", "linear"),
+                   condition=m.get("condition", "y"), **options)
+
+    @classmethod
+    def from_weights(cls, stem: str, device: str | torch.device = "cpu", **options: Any) -> "SVNR":
+        """Load ``weights/<stem>`` (safetensors + card) with ``train.checkpoint.load_net``."""
+        net, card = _load(stem, device)
+        return cls.from_card(net, card, **options)
+
+    def _x0_model(self, y_m: torch.Tensor) -> X0Model:
+        def x0_model(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            cond = y_m
+            if self.condition == "y+std":
+                cond = torch.cat([y_m, variance_at(self.g, t).sqrt().to(y_m.dtype)], dim=1)
+            return self.net(x_t, net_time(t, self.T), cond=cond).float()
+        return x0_model
+
+    @torch.no_grad()
+    def run(self, y: torch.Tensor, sigma: float | torch.Tensor | None = None, *, generator: GeneratorArg = None,
+            progress: Callable[[float], None] | None = None, return_trajectory: bool = False) -> SVNRResult:
+        """Denoise and return the estimate with the time map (and, if asked, every intermediate state)."""
+        if y.dim() != 4:
+            raise DiffDenoiseError(f"svnr takes an N x C x H x W tensor, got shape {tuple(y.shape)}")
+        y = y.float()
+        s = _sigma_map(y, sigma)
+        n, c = y.shape[:2]
+        net_c = self.channels
+        if c == net_c:
+            y_in, s_in, back, gens = y, s, (lambda v: v), generator
+        elif c == 1:
+            y_in, s_in = y.expand(-1, net_c, -1, -1), s.expand(-1, net_c, -1, -1)
+            back, gens = (lambda v: v.mean(dim=1, keepdim=True)), generator
+        elif net_c == 1:
+            y_in, s_in = y.reshape(n * c, 1, *y.shape[-2:]), s.reshape(n * c, 1, *y.shape[-2:])
+            back = lambda v: v.reshape(n, c, *v.shape[-2:])          # noqa: E731
+            gens = _per_image_generators(generator, range(n), repeat=c)
+        else:
+            raise DiffDenoiseError(f"cannot feed a {c}-channel image to a {net_c}-channel svnr model")
+
+        y_m = 2 * y_in - 1
+        t_star = time_map(s_in, self.g)
+        trajectory: list[dict[str, Any]] = []
+
+        def record(state: dict[str, Any]) -> None:
+            trajectory.append({"step": state["step"], "t": back(net_time(state["t"], self.T)),
+                               "x": back((state["x"] + 1) / 2), "x0_hat": back((state["x0_hat"] + 1) / 2)})
+
+        total = self.steps * self.samples
+        acc = torch.zeros_like(y_m)
+        for i in range(self.samples):
+            report = None if progress is None else (lambda f, i=i: progress((i + f) / self.samples))
+            acc += sample_svnr(self._x0_model(y_m), y_m, t_star, self.g, self.steps, gens, progress=report,
+                               callback=record if (return_trajectory and i == 0) else None)
+        x_hat = back((acc / self.samples + 1) / 2)
+        return SVNRResult(x_hat=x_hat, time_map=back(net_time(t_star, self.T)), sigma_map=s, evaluations=total,
+                          trajectory=trajectory)
+
+    def __call__(self, y: torch.Tensor, sigma: float | torch.Tensor | None = None, *, generator: GeneratorArg = None,
+                 progress: Callable[[float], None] | None = None) -> torch.Tensor:
+        return self.run(y, sigma, generator=generator, progress=progress).x_hat.to(y.dtype)
+
+
+def _weights_file(stem: str):
+    from ..train.checkpoint import weights_dir
+    return weights_dir() / f"{stem}.json"
+
+
+def _load(stem: str, device: str | torch.device) -> tuple[nn.Module, dict[str, Any]]:
+    from ..train.checkpoint import load_net
+    if not _weights_file(stem).exists():
+        raise DiffDenoiseError(f"svnr needs weights {_weights_file(stem)} (train with configs/{stem}.json)")
+    net, card = load_net(stem, device)
+    return net.eval(), card
+
+
+class SVNRByChannels:
+    """What :func:`build` returns: the ``svnr-color`` or ``svnr-gray`` model chosen by the image's channel count
+    (the other one, adapted, when only one is present), each loaded on first use."""
+
+    def __init__(self, stems: dict[int, str], device: str | torch.device = "cpu", **options: Any):
+        self.stems, self.device, self.options = dict(stems), device, options
+        self._models: dict[str, SVNR] = {}
+        if not any(_weights_file(s).exists() for s in self.stems.values()):
+            names = " or ".join(str(_weights_file(s)) for s in self.stems.values())
+            raise DiffDenoiseError(f"svnr needs weights {names} (train with configs/svnr-*.json)")
+
+    def model_for(self, channels: int) -> SVNR:
+        order = [self.stems[channels]] if channels in self.stems else []
+        order += [s for c, s in sorted(self.stems.items()) if s not in order]
+        stem = next((s for s in order if _weights_file(s).exists()), order[0])
+        if stem not in self._models:
+            self._models[stem] = SVNR.from_weights(stem, self.device, **self.options)
+        return self._models[stem]
+
+    def run(self, y: torch.Tensor, sigma: float | torch.Tensor | None = None, **kwargs: Any) -> SVNRResult:
+        return self.model_for(y.shape[1]).run(y, sigma, **kwargs)
+
+    def __call__(self, y: torch.Tensor, sigma: float | torch.Tensor | None = None, *, generator: GeneratorArg = None,
+                 progress: Callable[[float], None] | None = None) -> torch.Tensor:
+        return self.model_for(y.shape[1])(y, sigma, generator=generator, progress=progress)
+
+
+def build(device: str | torch.device = "cpu", steps: int = 25, samples: int = 1, naive: bool = False
+          ) -> SVNRByChannels:
+    """Registry builder for ``svnr``: weights ``svnr-color`` / ``svnr-gray`` (``naive=True``: the ablation trained
+    without the correlation correction, ``svnr-color-naive`` / ``svnr-gray-naive``)."""
+    suffix = "-naive" if naive else ""
+    return SVNRByChannels({3: "svnr-color" + suffix, 1: "svnr-gray" + suffix}, device, steps=int(steps),
+                          samples=int(samples))
+
+
+# --- training ---------------------------------------------------------------------------------------------------
+
+def _uniform(value: Any, n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """A parameter per image, (N, 1, 1, 1): a float repeated, or a Range drawn uniformly (no host sync)."""
+    from ..noise import Range
+    if isinstance(value, Range):
+        dev = generator.device if generator is not None else device
+        u = torch.rand(n, generator=generator, device=dev).to(device)
+        return (value.lo + (value.hi - value.lo) * u).view(n, 1, 1, 1)
+    return torch.full((n, 1, 1, 1), float(value), device=device)
+
+
+def smooth_fields(n: int, h: int, w: int, generator: torch.Generator | None, device: torch.device,
+                  blobs: int = 4) -> torch.Tensor:
+    """N smooth random fields N x 1 x H x W, each rescaled to span [0, 1], drawn as one batch (no host sync).
+
+    Each is a sum of ``blobs`` isotropic Gaussian bumps (uniform centres, widths 8-40 % of the longer side,
+    amplitudes U(0, 1)) plus a 3 x 3 normal field upsampled bicubically with weight U(0, 0.5): the slowly varying
+    maps of SVNR's training (Pearl et al. 2023, Sec. 5), same family as ``noise.Spatial`` draws one image at a time.
+    """
+    dev = generator.device if generator is not None else device
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.rand(shape, generator=generator, device=dev).to(device)
+
+    scale = float(max(h, w))
+    yy = (torch.arange(h, device=device, dtype=torch.float32) / scale).view(1, 1, h, 1)
+    xx = (torch.arange(w, device=device, dtype=torch.float32) / scale).view(1, 1, 1, w)
+    cy, cx = rand(n, blobs, 1, 1) * (h / scale), rand(n, blobs, 1, 1) * (w / scale)
+    width, amp = 0.08 + 0.32 * rand(n, blobs, 1, 1), rand(n, blobs, 1, 1)
+    field = (amp * torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * width ** 2))).sum(dim=1, keepdim=True)
+    low = torch.randn((n, 1, 3, 3), generator=generator, device=dev).to(device)
+    field = field + 0.5 * rand(n, 1, 1, 1) * F.interpolate(low, size=(h, w), mode="bicubic", align_corners=True)
+    lo = field.amin(dim=(2, 3), keepdim=True)
+    span = field.amax(dim=(2, 3), keepdim=True) - lo
+    return torch.where(span > 1e-12, (field - lo) / span.clamp_min(1e-12), torch.full_like(field, 0.5))
+
+
+def _display_slope(v: torch.Tensor, h: float = 1e-4) -> torch.Tensor:
+    """d from_linear / dv (sRGB), by a central difference of ``noise.colour.from_linear``."""
+    from ..noise import from_linear
+    return (from_linear(v + h) - from_linear(v - h)) / (2 * h)
+
+
+def noise_std_map(model: Any, x: torch.Tensor, generator: torch.Generator | None, linear: bool = False
+                  ) -> torch.Tensor:
+    """A per-pixel std map (shape of x, [0, 1] scale) of a noise model for training, batched for the Gaussian
+    family (gaussian, poisson_gaussian, spatial); any other model through ``model.draw(x).sigma_map``.
+
+    ``linear``: the model acts on linear light ``to_linear(x)`` and its std is carried back to display values by the
+    slope of ``from_linear`` (first order).  Poisson-Gaussian ``exact=true`` uses the same (Gaussian) map.
+    """
+    from ..noise import Gaussian, PoissonGaussian, Spatial, to_linear
+    n, device = x.shape[0], x.device
+    v = to_linear(x) if linear else x
+    if isinstance(model, Gaussian):
+        s = _uniform(model.sigma, n, generator, device).expand_as(v)
+    elif isinstance(model, PoissonGaussian):
+        a, b = _uniform(model.a, n, generator, device), _uniform(model.b, n, generator, device)
+        s = (a * v.clamp(min=0) + b ** 2).sqrt()
+    elif isinstance(model, Spatial):
+        lo, hi = _uniform(model.sigma_min, n, generator, device), _uniform(model.sigma_max, n, generator, device)
+        lo, hi = torch.minimum(lo, hi), torch.maximum(lo, hi)
+        s = (lo + (hi - lo) * smooth_fields(n, x.shape[2], x.shape[3], generator, device)).expand_as(v)
+    else:
+        s = model.draw(v, generator).sigma_map.to(v.dtype)
+    if linear:
+        s = s * _display_slope(v.clamp(min=0))
+    return s.contiguous()
+
+
+class SVNRTask:
+    """Training task ``svnr`` (Pearl et al. 2023, Sec. 3.4; module docstring).
+
+    Args:
+        noise: noise spec or mixture (``"spec"``, ``["spec", ...]`` or ``[["spec", weight], ...]``), one component
+            per image; a ``"linear:"`` prefix applies the model in linear light.  Only the std map is used:
+            ``y = x + s n`` with Gaussian ``n`` (the paper's model).  Default ``DEFAULT_NOISE``.
+        lam, T, schedule: the VE process ``g_t = lam (1 - abar_t)``.
+        condition: ``"y"`` (cond = y) or ``"y+std"`` (also the current per-channel std ``sqrt(g_t)``).
+        naive: draw the noise of ``x_t`` independently of ``y``'s (the ablation).
+        loss: ``"mse"``, ``"l1"`` or ``"charbonnier"`` on x0 (model space).
+    """
+
+    def __init__(self, noise: str | Sequence[Any] | None = None, lam: float = 5.0, T: int = 1000,
+                 schedule: str = "linear", condition: Condition = "y", naive: bool = False,
+                 loss: Literal["mse", "l1", "charbonnier"] = "mse"):
+        from ..noise import parse_noise, spec
+        from ..train.tasks import LOSSES, _parse_mixture
+        if condition not in CONDITIONS:
+            raise DiffDenoiseError(f"unknown condition {condition!r}; valid: {', '.join(CONDITIONS)}")
+        if loss not in LOSSES:
+            raise DiffDenoiseError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
+        specs, weights = _parse_mixture(DEFAULT_NOISE if noise is None else noise)
+        self.components: list[tuple[Any, bool]] = []
+        for text in specs:
+            linear = text.strip().lower().startswith("linear:")
+            self.components.append((parse_noise(text.strip()[7:] if linear else text), linear))
+        self.specs = [("linear:" if lin else "") + spec(m) for m, lin in self.components]
+        total = sum(weights)
+        self.weights = [w / total for w in weights]
+        self.lam, self.T, self.schedule = float(lam), int(T), schedule
+        self.condition, self.naive, self.loss_kind = condition, bool(naive), loss
+        self.g = ve_variances(self.lam, self.T, schedule)
+
+    def net_kwargs_defaults(self, cfg: Any) -> dict[str, Any]:
+        c = 1 if cfg.color == "gray" else 3
+        return {"in_channels": c, "out_channels": c, "cond_channels": c * (2 if self.condition == "y+std" else 1)}
+
+    def method_card(self) -> dict[str, Any]:
+        noise: Any = [[s, w] for s, w in zip(self.specs, self.weights)]
+        return {"name": "svnr", "lam": self.lam, "T": self.T, "schedule": self.schedule, "prediction": "x0",
+                "condition": self.condition, "naive": self.naive, "noise": noise, "loss": self.loss_kind,
+                "image_range": "[-1, 1]", "time_input": "per-pixel t / T, N x 1 x H x W, max over channels"}
+
+    def noise_map(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The std map of every image (one mixture component drawn per image), [0, 1] scale, shape of x."""
+        if len(self.components) == 1:
+            model, linear = self.components[0]
+            return noise_std_map(model, x, generator, linear)
+        dev = generator.device if generator is not None else x.device
+        pick = torch.multinomial(torch.tensor(self.weights, device=dev), x.shape[0], replacement=True,
+                                 generator=generator).to(x.device).view(-1, 1, 1, 1)
+        s = torch.zeros_like(x)
+        for m, (model, linear) in enumerate(self.components):
+            s = torch.where(pick == m, noise_std_map(model, x, generator, linear), s)
+        return s
+
+    def inputs(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """One training example per image, in model space: x0, y, t* and t (float64 per channel), x_t."""
+        x0 = 2 * x.float() - 1
+        s = self.noise_map(x.float(), generator)
+        t_star = time_map(s, self.g)
+        g_star = variance_at(self.g, t_star)
+        eps_T = randn_like(x0, generator)
+        y = x0 + g_star.sqrt().to(x0.dtype) * eps_T
+        n = x0.shape[0]
+        dev = generator.device if generator is not None else x0.device
+        u = torch.rand(n, generator=generator, device=dev).to(x0.device, torch.float64).view(n, 1, 1, 1)
+        t0 = u * t_star.amax(dim=(1, 2, 3), keepdim=True)
+        t = (t_star - t0).clamp_min(0)
+        g_t = variance_at(self.g, t)
+        x_t = correlated_state(x0, eps_T, g_t, g_star, generator, naive=self.naive)
+        return {"x0": x0, "y": y, "t_star": t_star, "t": t, "g_t": g_t, "g_star": g_star, "x_t": x_t}
+
+    def loss(self, net: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None
+             ) -> torch.Tensor:
+        from ..train.tasks import pixel_loss
+        d = self.inputs(batch["x"], generator)
+        cond = d["y"]
+        if self.condition == "y+std":
+            cond = torch.cat([cond, d["g_t"].sqrt().to(cond.dtype)], dim=1)
+        out = net(d["x_t"], net_time(d["t"], self.T), cond=cond)
+        return pixel_loss(out, d["x0"], self.loss_kind)
+
+
+__all__ = ["SVNR", "SVNRByChannels", "SVNRResult", "SVNRTask", "DEFAULT_NOISE", "build", "correlated_state",
+           "noise_std_map", "sample_svnr", "smooth_fields", "time_map", "time_of_variance", "variance_at",
+           "ve_variances", "net_time"]
