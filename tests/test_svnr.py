@@ -76,10 +76,17 @@ def test_oracle_net_through_the_denoiser():
             assert t.shape == (x_t.shape[0], 1, *x_t.shape[-2:])
             return 2 * x - 1
 
+    class EpsOracle(Oracle):
+        def forward(self, x_t, t, cond=None):            # the eps that makes x_t - sqrt(g_t) eps = x0
+            sd = variance_at(G, t.double() * 1000).sqrt().float()
+            return torch.where(sd > 0, (x_t - (2 * x - 1)) / sd.clamp_min(1e-30), torch.zeros_like(x_t))
+
     s = torch.rand(2, 1, 16, 16, generator=gen(5)) * 0.2
     y = x + s * torch.randn(x.shape, generator=gen(6))
-    out = SVNR(Oracle(), steps=5)(y, s, generator=gen(7))
+    out = SVNR(Oracle(), prediction="x0", steps=5)(y, s, generator=gen(7))
     assert (out - x).abs().max() < 1e-6
+    out = SVNR(EpsOracle(), prediction="eps", steps=5)(y, s, generator=gen(7))
+    assert (out - x).abs().max() < 1e-5
 
 
 def test_zero_time_pixels_never_change():
@@ -154,15 +161,16 @@ def test_task_loss_and_noise_maps():
     v = to_linear(x)
     num = (from_linear(v + 1e-3 * (0.01 * v).sqrt()) - x) / 1e-3     # the propagated std, first order
     assert torch.allclose(lin, num, rtol=2e-2, atol=1e-4)
-    for condition, naive in (("y", False), ("y+std", True)):
-        task = SVNRTask(condition=condition, naive=naive)
+    for condition, naive, prediction in (("y", False, "eps"), ("y+std", True, "x0")):
+        task = SVNRTask(condition=condition, naive=naive, prediction=prediction)
         kw = task.net_kwargs_defaults(types.SimpleNamespace(color="rgb"))
         net = UNet(**kw, size="tiny")
         loss = task.loss(net, {"x": x}, gen(4))
         loss.backward()
         assert loss.dim() == 0 and torch.isfinite(loss)
         card = task.method_card()
-        assert card["name"] == "svnr" and card["prediction"] == "x0" and card["naive"] == naive
+        assert card["name"] == "svnr" and card["prediction"] == prediction and card["naive"] == naive
+        assert card["target"] == "x0"
     with pytest.raises(DiffDenoiseError):
         SVNRTask(condition="map")
 

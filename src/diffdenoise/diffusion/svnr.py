@@ -14,10 +14,13 @@ modelled exactly); the NETWORK sees one time map per pixel, the max over channel
 input of shape N x 1 x H x W, normalised to ``t / T``.  The UNet (``nets.unet.UNet``) embeds it per pixel.
 
 Network: ``UNet(in_channels=C, out_channels=C, cond_channels=C)`` fed ``x_t`` and the condition ``y``
-(``condition="y+std"`` adds the current per-channel std ``sqrt(g_t)``: cond_channels = 2C).  It predicts x0.
-Why x0 and not eps: pixels of one image sit at very different times; an eps loss weighs a pixel's x0 error by
-``1 / g_t``, which varies by orders of magnitude inside a time map (and is undefined where t = 0), while the x0
-loss weighs every pixel alike, which is also what PSNR measures.  Pixels at t = 0 are clean and are never changed by
+(``condition="y+std"`` adds the current per-channel std ``sqrt(g_t)``: cond_channels = 2C).  The loss is always on
+x0 (the target is x0): pixels of one image sit at very different times, and an eps loss would weigh a pixel's x0
+error by ``1 / g_t``, which varies by orders of magnitude inside one time map (and is undefined where t = 0), while
+the x0 loss weighs every pixel alike, which is also what PSNR measures.  How the net's output ``F`` becomes
+``x0_hat`` is ``prediction``: ``"eps"`` (default) ``x0_hat = x_t - sqrt(g_t) F``, a residual that is the identity
+for the zero-initialised output layer, exact at t = 0 and well conditioned over the small times that real noise maps
+occupy (t* < 120 of 1000 for stds below 100/255); ``"x0"``: ``x0_hat = F``.  Pixels at t = 0 are never changed by
 the sampler, whatever the network says there.
 
 Training (:class:`SVNRTask`; paper Sec. 3.4): draw x0 and a noise map ``s`` (a mixture of noise models, see
@@ -56,6 +59,8 @@ from .schedules import alphas_cumprod, make_betas
 
 Condition = Literal["y", "y+std"]
 CONDITIONS = ("y", "y+std")
+Prediction = Literal["eps", "x0"]
+PREDICTIONS = ("eps", "x0")
 GeneratorArg = torch.Generator | Sequence[torch.Generator] | None
 
 # Training noise: one component per image (weights as in DenoiseTask mixtures).  Stds in 8-bit units; a
@@ -91,7 +96,7 @@ def time_of_variance(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """The inverse of :func:`variance_at`: continuous t in [0, T] with g(t) = v (v clamped to [0, g_T]); float64."""
     g = g.to(v.device, torch.float64)
     T = g.numel() - 1
-    v = v.to(torch.float64).clamp(0, float(g[-1]))
+    v = torch.minimum(v.to(torch.float64).clamp_min(0), g[-1])
     i = (torch.searchsorted(g, v.contiguous(), right=True) - 1).clamp(0, T - 1)
     lo, hi = g[i], g[i + 1]
     return i.to(torch.float64) + (v - lo) / (hi - lo)
@@ -120,6 +125,15 @@ def correlated_state(x0: torch.Tensor, eps_T: torch.Tensor, g_t: torch.Tensor, g
         r = torch.where(g_star > 0, g_t / g_star.clamp_min(1e-300), torch.zeros_like(g_t)).clamp(0, 1)
         eps_t = r.sqrt().to(x0.dtype) * eps_T + (1 - r).sqrt().to(x0.dtype) * fresh
     return x0 + g_t.sqrt().to(x0.dtype) * eps_t
+
+
+def to_x0(out: torch.Tensor, x_t: torch.Tensor, g_t: torch.Tensor, prediction: Prediction) -> torch.Tensor:
+    """x0_hat from the network output: ``x_t - sqrt(g_t) out`` (``"eps"``) or ``out`` itself (``"x0"``)."""
+    if prediction == "eps":
+        return x_t - g_t.sqrt().to(x_t.dtype) * out
+    if prediction == "x0":
+        return out
+    raise ValueError(f"unknown prediction {prediction!r}; valid: {', '.join(PREDICTIONS)}")
 
 
 # --- the sampler ------------------------------------------------------------------------------------------------
@@ -202,7 +216,7 @@ class SVNR:
     Args:
         net: a UNet with ``in_channels = out_channels = C`` and ``cond_channels = C`` (``2C`` for ``"y+std"``).
         lam, T, schedule: the VE process the net was trained with (weights card, ``method``).
-        condition: ``"y"`` or ``"y+std"`` (what the net was trained with).
+        condition: ``"y"`` or ``"y+std"``; prediction: ``"eps"`` or ``"x0"`` (what the net was trained with).
         steps: reverse steps K (network evaluations per sample); 1 = the one-forward MMSE estimate.
         samples: posterior samples averaged (an approximation of the posterior mean); evaluations = steps * samples.
 
@@ -212,9 +226,12 @@ class SVNR:
     """
 
     def __init__(self, net: nn.Module, *, lam: float = 5.0, T: int = 1000, schedule: str = "linear",
-                 condition: Condition = "y", steps: int = 25, samples: int = 1):
+                 condition: Condition = "y", prediction: Prediction = "eps", steps: int = 25, samples: int = 1):
         if condition not in CONDITIONS:
             raise ValueError(f"unknown condition {condition!r}; valid: {', '.join(CONDITIONS)}")
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"unknown prediction {prediction!r}; valid: {', '.join(PREDICTIONS)}")
+        self.prediction = prediction
         if int(steps) < 1 or int(samples) < 1:
             raise DiffDenoiseError(f"svnr: steps and samples must be >= 1, got steps={steps}, samples={samples}")
         self.net, self.condition = net, condition
@@ -229,7 +246,7 @@ class SVNR:
         if m.get("name", "svnr") != "svnr":
             raise DiffDenoiseError(f"weights trained for {m.get('name')!r}, not svnr")
         return cls(net, lam=m.get("lam", 5.0), T=m.get("T", 1000), schedule=m.get("schedule", "linear"),
-                   condition=m.get("condition", "y"), **options)
+                   condition=m.get("condition", "y"), prediction=m.get("prediction", "eps"), **options)
 
     @classmethod
     def from_weights(cls, stem: str, device: str | torch.device = "cpu", **options: Any) -> "SVNR":
@@ -239,10 +256,11 @@ class SVNR:
 
     def _x0_model(self, y_m: torch.Tensor) -> X0Model:
         def x0_model(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            g_t = variance_at(self.g, t)
             cond = y_m
             if self.condition == "y+std":
-                cond = torch.cat([y_m, variance_at(self.g, t).sqrt().to(y_m.dtype)], dim=1)
-            return self.net(x_t, net_time(t, self.T), cond=cond).float()
+                cond = torch.cat([y_m, g_t.sqrt().to(y_m.dtype)], dim=1)
+            return to_x0(self.net(x_t, net_time(t, self.T), cond=cond).float(), x_t, g_t, self.prediction)
         return x0_model
 
     @torch.no_grad()
@@ -268,6 +286,8 @@ class SVNR:
             raise DiffDenoiseError(f"cannot feed a {c}-channel image to a {net_c}-channel svnr model")
 
         y_m = 2 * y_in - 1
+        if self.g.device != y.device:
+            self.g = self.g.to(y.device)
         t_star = time_map(s_in, self.g)
         trajectory: list[dict[str, Any]] = []
 
@@ -419,17 +439,20 @@ class SVNRTask:
             ``y = x + s n`` with Gaussian ``n`` (the paper's model).  Default ``DEFAULT_NOISE``.
         lam, T, schedule: the VE process ``g_t = lam (1 - abar_t)``.
         condition: ``"y"`` (cond = y) or ``"y+std"`` (also the current per-channel std ``sqrt(g_t)``).
+        prediction: ``"eps"`` (x0_hat = x_t - sqrt(g_t) F) or ``"x0"`` (x0_hat = F); the loss is on x0_hat.
         naive: draw the noise of ``x_t`` independently of ``y``'s (the ablation).
-        loss: ``"mse"``, ``"l1"`` or ``"charbonnier"`` on x0 (model space).
+        loss: ``"mse"``, ``"l1"`` or ``"charbonnier"`` between x0_hat and x0 (model space).
     """
 
     def __init__(self, noise: str | Sequence[Any] | None = None, lam: float = 5.0, T: int = 1000,
-                 schedule: str = "linear", condition: Condition = "y", naive: bool = False,
-                 loss: Literal["mse", "l1", "charbonnier"] = "mse"):
+                 schedule: str = "linear", condition: Condition = "y", prediction: Prediction = "eps",
+                 naive: bool = False, loss: Literal["mse", "l1", "charbonnier"] = "mse"):
         from ..noise import parse_noise, spec
         from ..train.tasks import LOSSES, _parse_mixture
         if condition not in CONDITIONS:
             raise DiffDenoiseError(f"unknown condition {condition!r}; valid: {', '.join(CONDITIONS)}")
+        if prediction not in PREDICTIONS:
+            raise DiffDenoiseError(f"unknown prediction {prediction!r}; valid: {', '.join(PREDICTIONS)}")
         if loss not in LOSSES:
             raise DiffDenoiseError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
         specs, weights = _parse_mixture(DEFAULT_NOISE if noise is None else noise)
@@ -441,8 +464,16 @@ class SVNRTask:
         total = sum(weights)
         self.weights = [w / total for w in weights]
         self.lam, self.T, self.schedule = float(lam), int(T), schedule
-        self.condition, self.naive, self.loss_kind = condition, bool(naive), loss
+        self.condition, self.prediction, self.naive, self.loss_kind = condition, prediction, bool(naive), loss
         self.g = ve_variances(self.lam, self.T, schedule)
+        self._on_device: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _tables(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(g, mixture weights) on ``device``, copied once: no host-device transfer (and sync) per step."""
+        key = str(device)
+        if key not in self._on_device:
+            self._on_device[key] = (self.g.to(device), torch.tensor(self.weights, device=device))
+        return self._on_device[key]
 
     def net_kwargs_defaults(self, cfg: Any) -> dict[str, Any]:
         c = 1 if cfg.color == "gray" else 3
@@ -450,8 +481,8 @@ class SVNRTask:
 
     def method_card(self) -> dict[str, Any]:
         noise: Any = [[s, w] for s, w in zip(self.specs, self.weights)]
-        return {"name": "svnr", "lam": self.lam, "T": self.T, "schedule": self.schedule, "prediction": "x0",
-                "condition": self.condition, "naive": self.naive, "noise": noise, "loss": self.loss_kind,
+        return {"name": "svnr", "lam": self.lam, "T": self.T, "schedule": self.schedule, "prediction": self.prediction,
+                "target": "x0", "condition": self.condition, "naive": self.naive, "noise": noise, "loss": self.loss_kind,
                 "image_range": "[-1, 1]", "time_input": "per-pixel t / T, N x 1 x H x W, max over channels"}
 
     def noise_map(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -460,7 +491,7 @@ class SVNRTask:
             model, linear = self.components[0]
             return noise_std_map(model, x, generator, linear)
         dev = generator.device if generator is not None else x.device
-        pick = torch.multinomial(torch.tensor(self.weights, device=dev), x.shape[0], replacement=True,
+        pick = torch.multinomial(self._tables(dev)[1], x.shape[0], replacement=True,
                                  generator=generator).to(x.device).view(-1, 1, 1, 1)
         s = torch.zeros_like(x)
         for m, (model, linear) in enumerate(self.components):
@@ -470,9 +501,10 @@ class SVNRTask:
     def inputs(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """One training example per image, in model space: x0, y, t* and t (float64 per channel), x_t."""
         x0 = 2 * x.float() - 1
+        g = self._tables(x0.device)[0]
         s = self.noise_map(x.float(), generator)
-        t_star = time_map(s, self.g)
-        g_star = variance_at(self.g, t_star)
+        t_star = time_map(s, g)
+        g_star = variance_at(g, t_star)
         eps_T = randn_like(x0, generator)
         y = x0 + g_star.sqrt().to(x0.dtype) * eps_T
         n = x0.shape[0]
@@ -480,7 +512,7 @@ class SVNRTask:
         u = torch.rand(n, generator=generator, device=dev).to(x0.device, torch.float64).view(n, 1, 1, 1)
         t0 = u * t_star.amax(dim=(1, 2, 3), keepdim=True)
         t = (t_star - t0).clamp_min(0)
-        g_t = variance_at(self.g, t)
+        g_t = variance_at(g, t)
         x_t = correlated_state(x0, eps_T, g_t, g_star, generator, naive=self.naive)
         return {"x0": x0, "y": y, "t_star": t_star, "t": t, "g_t": g_t, "g_star": g_star, "x_t": x_t}
 
@@ -492,9 +524,9 @@ class SVNRTask:
         if self.condition == "y+std":
             cond = torch.cat([cond, d["g_t"].sqrt().to(cond.dtype)], dim=1)
         out = net(d["x_t"], net_time(d["t"], self.T), cond=cond)
-        return pixel_loss(out, d["x0"], self.loss_kind)
+        return pixel_loss(to_x0(out.float(), d["x_t"], d["g_t"], self.prediction), d["x0"], self.loss_kind)
 
 
 __all__ = ["SVNR", "SVNRByChannels", "SVNRResult", "SVNRTask", "DEFAULT_NOISE", "build", "correlated_state",
-           "noise_std_map", "sample_svnr", "smooth_fields", "time_map", "time_of_variance", "variance_at",
+           "noise_std_map", "sample_svnr", "smooth_fields", "time_map", "to_x0", "time_of_variance", "variance_at",
            "ve_variances", "net_time"]
