@@ -1,0 +1,59 @@
+"""CNN baselines: shapes for odd sizes, gray and RGB, parameter counts, the Haar pair, the registry."""
+import pytest
+import torch
+
+from diffdenoise.errors import DiffDenoiseError
+from diffdenoise.nets import NETS, build_net
+from diffdenoise.nets.cnn import HaarDWT, HaarIWT
+
+CNNS = ["dncnn", "rednet", "mwcnn", "pridnet"]
+
+
+@pytest.mark.parametrize("name", CNNS)
+@pytest.mark.parametrize("channels", [1, 3])
+def test_shapes_odd_sizes(name, channels):
+    net = build_net(name, channels=channels).eval()
+    for h, w in [(17, 23), (5, 9)]:
+        y = torch.rand(2, channels, h, w)
+        with torch.no_grad():
+            x_hat = net(y)
+        assert x_hat.shape == y.shape and x_hat.dtype == torch.float32
+        assert torch.isfinite(x_hat).all()
+
+
+@pytest.mark.parametrize("name", CNNS)
+def test_parameter_counts(name):
+    n = sum(p.numel() for p in build_net(name, channels=3).parameters())
+    print(f"{name}: {n / 1e6:.3f}M parameters (RGB)")
+    if name == "dncnn":
+        assert 0.55e6 < n < 0.57e6
+    else:
+        assert 1e6 <= n <= 8e6
+
+
+def test_haar_pair_is_orthonormal_and_inverse():
+    x = torch.randn(2, 3, 6, 10, dtype=torch.float64)
+    dwt, iwt = HaarDWT().double(), HaarIWT().double()
+    z = dwt(x)
+    assert z.shape == (2, 12, 3, 5)
+    torch.testing.assert_close(iwt(z), x)
+    torch.testing.assert_close(z.norm(), x.norm())
+    # constant image: all energy in the LL band (channel 4c), value 2 * constant
+    c = dwt(torch.full((1, 1, 4, 4), 0.5, dtype=torch.float64))
+    torch.testing.assert_close(c[:, 0], torch.ones(1, 2, 2, dtype=torch.float64))
+    assert c[:, 1:].abs().max() == 0
+
+
+def test_residual_nets_start_near_identity_shape_only_for_batch_one():
+    # batch of one image in train mode must also work (BatchNorm with spatial statistics)
+    net = build_net("dncnn", channels=1, depth=5, width=8).train()
+    out = net(torch.rand(1, 1, 12, 12))
+    out.mean().backward()
+
+
+def test_registry():
+    assert set(CNNS) | {"unet"} == set(NETS)
+    with pytest.raises(DiffDenoiseError, match="valid: .*dncnn"):
+        build_net("nope")
+    with pytest.raises(DiffDenoiseError, match="dncnn"):
+        build_net("dncnn", bogus=1)

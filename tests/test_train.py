@@ -1,0 +1,151 @@
+"""The training loop: strict configs, presets, a tiny DnCNN that learns, exact resume, the time budget, the CLI."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from diffdenoise.data.images import EVAL_FOLDERS
+from diffdenoise.errors import DiffDenoiseError
+from diffdenoise.nets import NETS
+from diffdenoise.train import TASKS, DenoiseTask, load_config, lr_at, read_checkpoint, train, train_main
+from diffdenoise.train.config import TrainConfig, config_fields
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "configs" / "tiny-dncnn.json"
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    """A few smooth synthetic RGB images (so that denoising is learnable) in <root>/tiny/."""
+    root = tmp_path_factory.mktemp("data")
+    (root / "tiny").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        coarse = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+        Image.fromarray(coarse).resize((64 + 8 * i, 56), Image.BICUBIC).save(root / "tiny" / f"{i}.png")
+    return root
+
+
+def tiny(data_root, out, *extra):
+    return load_config(TINY, [f"data_root={data_root}", f"out={out}", *extra])
+
+
+def test_strict_config_loading(tmp_path):
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps({"net": "dncnn", "stepz": 3}))
+    with pytest.raises(DiffDenoiseError, match="unknown config key.*stepz.*valid: name, task"):
+        load_config(p)
+    with pytest.raises(DiffDenoiseError, match="unknown config key"):
+        load_config(TINY, ["bogus=1"])
+    with pytest.raises(DiffDenoiseError, match="expected int"):
+        load_config(TINY, ["steps=1.5"])
+    with pytest.raises(DiffDenoiseError, match="not one of"):
+        load_config(TINY, ["color=cmyk"])
+    cfg = load_config(TINY, ["lr=1", "task_options.noise=gaussian:25", "name=123", "max_minutes=2"])
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float) and cfg.name == "123" and cfg.max_minutes == 2.0
+    assert cfg.task_options == {"noise": "gaussian:25", "loss": "mse"}
+    assert load_config(None).name == "" and load_config(TINY).name == "tiny-dncnn"
+
+
+def test_every_field_has_a_comment():
+    src = (REPO / "src" / "diffdenoise" / "train" / "config.py").read_text()
+    for name in config_fields():
+        line = next(line for line in src.splitlines() if line.strip().startswith(f"{name}:"))
+        assert "#" in line, name
+
+
+@pytest.mark.parametrize("preset", sorted(p.name for p in (REPO / "configs").glob("*.json")))
+def test_presets_load_and_name_registered_parts(preset):
+    cfg = load_config(REPO / "configs" / preset)
+    assert cfg.net in NETS and cfg.task in TASKS
+    if cfg.task == "denoise":
+        DenoiseTask(**cfg.task_options)
+    for spec in cfg.data:
+        for path in spec.get("paths", []) + [spec.get("noisy", ""), spec.get("clean", "")]:
+            assert not any("/".join(f) in path for f in EVAL_FOLDERS), path
+    if not preset.startswith("tiny"):
+        assert cfg.max_minutes > 0 and cfg.bf16
+
+
+def test_lr_schedule():
+    cfg = TrainConfig(lr=1.0, lr_min=0.0, warmup=10, steps=110)
+    assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(60, cfg) == pytest.approx(0.5) and lr_at(110, cfg) == pytest.approx(0.0)
+
+
+def test_tiny_dncnn_learns(data_root, tmp_path):
+    ckpt = train(tiny(data_root, tmp_path / "run"))
+    assert ckpt == tmp_path / "run" / "last.safetensors"
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert len(losses) == 6 and losses[-1] < 0.5 * losses[0], losses
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["net_kwargs"] == {"channels": 3, "depth": 4, "width": 16}
+    assert saved["data_root"] == str(data_root.resolve())
+    parts, info = read_checkpoint(ckpt)
+    assert info["step"] == 30 and info["card"]["net"]["name"] == "dncnn"
+    assert parts["ema"] and parts["optim"] and "state" in parts["rng"]
+
+
+def test_resume_continues_from_the_saved_step(data_root, tmp_path):
+    common = ["schedule=constant", "steps=16", "log_every=4", "save_every=8"]
+    straight = train(tiny(data_root, tmp_path / "a", *common))
+    first = train(tiny(data_root, tmp_path / "b", *common[:1], "steps=8", *common[2:]))
+    assert read_checkpoint(first)[1]["step"] == 8
+    resumed = train(tiny(data_root, tmp_path / "b", *common, f"resume={tmp_path / 'b'}"))
+    (pa, ia), (pb, ib) = read_checkpoint(straight), read_checkpoint(resumed)
+    assert ia["step"] == ib["step"] == 16
+    log = [json.loads(line) for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [4, 8, 12, 16]
+    for kind in ("model", "ema"):
+        for k in pa[kind]:
+            torch.testing.assert_close(pa[kind][k], pb[kind][k], rtol=1e-4, atol=1e-5)
+    with pytest.raises(DiffDenoiseError, match="holds net"):
+        train(tiny(data_root, tmp_path / "c", "net_kwargs.width=8", f"resume={resumed}"))
+
+
+def test_time_budget_stops_and_saves(data_root, tmp_path):
+    ckpt = train(tiny(data_root, tmp_path / "run", "max_minutes=0.00001", "steps=1000"))
+    assert 1 <= read_checkpoint(ckpt)[1]["step"] < 1000
+
+
+def test_cli(data_root, tmp_path, capsys):
+    assert train_main([str(TINY), "--dry-run", "--set", f"data_root={data_root}"]) == 0
+    assert json.loads(capsys.readouterr().out)["net_kwargs"]["channels"] == 3
+    assert train_main([str(TINY), "--set", "nope=1"]) == 2
+    assert "unknown config key" in capsys.readouterr().err
+    assert train_main([str(TINY), "--set", f"data_root={data_root}", "--set", "steps=2",
+                       "--set", "log_every=1", "--out", str(tmp_path / "cli")]) == 0
+    assert (tmp_path / "cli" / "last.safetensors").is_file()
+
+
+def test_denoise_task_paired_rows_use_the_real_partner():
+    task = DenoiseTask(noise="gaussian:50")
+    x = torch.rand(4, 3, 8, 8)
+    y = torch.full_like(x, float("nan"))
+    y[2:] = x[2:] + 0.25
+    seen = {}
+
+    def net(v):
+        seen["y"] = v
+        return v
+
+    loss = task.loss(net, {"x": x, "y": y, "paired": torch.tensor([False, False, True, True])},
+                     torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss)
+    torch.testing.assert_close(seen["y"][2:], x[2:] + 0.25)
+    assert (seen["y"][:2] - x[:2]).std() > 0.1
+
+
+def test_noise_mixture_and_losses():
+    task = DenoiseTask(noise=[["gaussian:0", 1], ["gaussian:100", 1]], loss="l1")
+    x = torch.rand(64, 1, 8, 8)
+    y = task.corrupt(x, torch.Generator().manual_seed(0))
+    clean_rows = ((y - x).flatten(1).abs().max(1).values == 0).sum()
+    assert 16 < int(clean_rows) < 48
+    assert task.method_card()["blind"] is True
+    with pytest.raises(DiffDenoiseError, match="unknown loss"):
+        DenoiseTask(loss="l3")
