@@ -121,7 +121,7 @@ class MWCNN(nn.Module):
     encoder applies the DWT (4x the channels) and ``convs`` Conv+ReLU; the decoder applies ``convs`` Conv+ReLU and
     a conv to 4x the channels of the level above, the IWT, and sums the encoder features of that level (the paper's
     sum skips); the top level returns to the image and adds ``y`` (residual).  Inputs are padded to a multiple of
-    2^L.  Defaults (L = 4, widths 32/64/128/256) give about 3.4M parameters.
+    2^L.  Defaults (L = 4, widths 32/64/128/256) give about 5.5M parameters.
     """
 
     def __init__(self, channels: int = 3, widths: tuple[int, ...] | list[int] = (32, 64, 128, 256), convs: int = 2):
