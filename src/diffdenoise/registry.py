@@ -74,6 +74,11 @@ METHODS: dict[str, MethodSpec] = {
     "svnr": MethodSpec("svnr", "SVNR: per-pixel time maps for spatially variant noise (Pearl et al. 2023)",
                        "diffusion", "diffdenoise.diffusion.svnr:build", weights=("svnr-color", "svnr-gray"),
                        options=("steps", "samples", "naive"), stochastic=True),
+    "realdiff": MethodSpec("realdiff",
+                           "real-world interpolation diffusion (Yang et al. 2023), blind, default for photos",
+                           "diffusion", "diffdenoise.diffusion.realdiff:build",
+                           weights=("realdiff-color", "realdiff-gray"), options=("steps", "sampler", "samples"),
+                           stochastic=True),
 }
 
 
