@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -240,3 +241,40 @@ def test_build_without_weights_names_the_files(tmp_path, monkeypatch):
         build_method("svnr")
     with pytest.raises(DiffDenoiseError, match="svnr-color-naive"):
         build_method("svnr", naive=True, steps=5)
+
+
+def test_train_export_and_denoise_end_to_end(tmp_path, monkeypatch):
+    """The svnr preset trains through train(cfg) (2 steps, tiny UNet), exports, and loads back as the method."""
+    pytest.importorskip("safetensors")
+    import numpy as np
+    from PIL import Image
+
+    from diffdenoise.registry import build_method
+    from diffdenoise.train.checkpoint import export_weights
+    from diffdenoise.train.config import load_config
+    from diffdenoise.train.loop import train
+
+    root = tmp_path / "data"
+    (root / "bsds500" / "train").mkdir(parents=True)
+    (root / "bsds500" / "test").mkdir()
+    (root / "bsd400").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(root / "bsds500" / "train" / f"{i}.jpg")
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(root / "bsds500" / "test" / f"{i}.jpg")
+        Image.fromarray(rng.integers(0, 255, (40, 40), dtype=np.uint8)).save(root / "bsd400" / f"{i}.png")
+    preset = Path(__file__).parents[1] / "configs" / "svnr-color.json"
+    cfg = load_config(preset, [f"data_root={root}", f"out={tmp_path / 'run'}", "net_kwargs.size=tiny", "patch=32",
+                               "batch=2", "steps=2", "warmup=1", "log_every=1", "save_every=2"])
+    assert cfg.task == "svnr"
+    ckpt = train(cfg)
+    weights = tmp_path / "weights"
+    export_weights(ckpt, "svnr-color", folder=weights)
+    monkeypatch.setenv("DIFFDENOISE_WEIGHTS", str(weights))
+    direct = SVNR.from_weights("svnr-color", steps=2)
+    assert direct.prediction == "eps" and direct.channels == 3
+    method = build_method("svnr", steps=2)
+    y = torch.rand(1, 3, 24, 20, generator=gen(0))
+    a = method(y, 0.1, generator=gen(1))
+    assert a.shape == y.shape and torch.equal(a, direct(y, 0.1, generator=gen(1)))
+    assert method(y[:, :1], 0.1, generator=gen(1)).shape == (1, 1, 24, 20)      # no svnr-gray: colour, adapted
