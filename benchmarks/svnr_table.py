@@ -210,7 +210,8 @@ def markdown(summary: list[dict[str, Any]], skipped: dict[str, str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from diffdenoise.data import default_data_root
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Examples:\n  PYTHONPATH=src python benchmarks/svnr_table.py --device cuda\n"
                                        "  PYTHONPATH=src python benchmarks/svnr_table.py --limit 2 --rows svnr bm3d\n")
     p.add_argument("--data-root", default=None, help="folder holding kodak24/, cbsd68/, fmdd/ (default: shared/data)")

@@ -60,7 +60,8 @@ def grid(tiles: list[list[tuple[np.ndarray, str]]], pad: int = 6, label_h: int =
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Examples:\n  PYTHONPATH=src python docs/svnr_figure.py --image "
                                        "../shared/data/kodak24/kodim05.png --device cuda\n")
     p.add_argument("--image", required=True, help="clean photo (required)")

@@ -482,7 +482,8 @@ class SVNRTask:
     def method_card(self) -> dict[str, Any]:
         noise: Any = [[s, w] for s, w in zip(self.specs, self.weights)]
         return {"name": "svnr", "lam": self.lam, "T": self.T, "schedule": self.schedule, "prediction": self.prediction,
-                "target": "x0", "condition": self.condition, "naive": self.naive, "noise": noise, "loss": self.loss_kind,
+                "target": "x0", "condition": self.condition, "naive": self.naive, "noise": noise,
+                "loss": self.loss_kind,
                 "image_range": "[-1, 1]", "time_input": "per-pixel t / T, N x 1 x H x W, max over channels"}
 
     def noise_map(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
