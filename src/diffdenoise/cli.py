@@ -403,6 +403,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     t.add_argument("--out", default=None, help="output folder for checkpoints")
     t.set_defaults(func=cmd_train)
+
+    def cmd_serve(args: argparse.Namespace) -> int:  # imported when run: gradio loads only for `serve`
+        from .web import cmd_serve as serve
+        return serve(args)
+
+    s = sub.add_parser("serve", help="start the web app (Gradio)", formatter_class=_Formatter,
+                       epilog=_examples("diffdenoise serve",
+                                        "diffdenoise serve --port 8080 --max-megapixels 24",
+                                        "needs the [ui] extra: pip install 'diffdenoise[ui]'"))
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
+    s.add_argument("--port", type=int, default=7860, help="port to listen on")
+    s.add_argument("--max-megapixels", type=float, default=50, help="largest upload accepted, in megapixels")
+    s.add_argument("--max-mb", type=float, default=100, help="largest upload accepted, in MB")
+    s.set_defaults(func=cmd_serve)
     return p
 
 
