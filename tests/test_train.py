@@ -149,3 +149,19 @@ def test_noise_mixture_and_losses():
     assert task.method_card()["blind"] is True
     with pytest.raises(DiffDenoiseError, match="unknown loss"):
         DenoiseTask(loss="l3")
+
+
+@pytest.mark.slow
+def test_torchrun_ddp_same_code_path(data_root, tmp_path):
+    """Two CPU processes (gloo) through the same entry point; the time budget stops both ranks at one step."""
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "diffdenoise.train", str(TINY), "--set", f"data_root={data_root}", "--set", "steps=1000",
+           "--set", "max_minutes=0.00001", "--out", str(tmp_path / "ddp")]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "world 2" in done.stdout
+    assert read_checkpoint(tmp_path / "ddp")[1]["step"] == 10

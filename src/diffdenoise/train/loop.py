@@ -109,7 +109,8 @@ def _param_groups(net: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Weight decay on matrices and kernels only (not biases, norms, embeddings of one dimension)."""
     decay = [p for p in net.parameters() if p.requires_grad and p.ndim >= 2]
     rest = [p for p in net.parameters() if p.requires_grad and p.ndim < 2]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
 
 
 def resolve_config(cfg: TrainConfig, task: Any) -> TrainConfig:
@@ -309,10 +310,11 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
         if rank == 0:
             print(f"{'stopped at the time limit' if stopped_early else 'done'}: step {step}, "
                   f"{(time.time() - start_time) / 60:.1f} min, checkpoint {path}", flush=True)
+        if world > 1:
+            dist.barrier()                             # no rank exits before rank 0 has written the checkpoint
     finally:
         log.close()
         if world > 1 and dist.is_initialized():
-            dist.barrier()
             dist.destroy_process_group()
     return path
 
