@@ -127,23 +127,43 @@ class CDDPMTask:
         self.schedule, self.T = schedule, int(T)
         self.abar = schedule_abar(schedule, self.T)
 
+    def net_kwargs_defaults(self, cfg: Any) -> dict[str, Any]:
+        c = 1 if getattr(cfg, "color", "rgb") == "gray" else 3
+        return {"in_channels": c, "out_channels": c, "cond_channels": c + 2}
+
     def _observe(self, x: torch.Tensor, generator: torch.Generator | None):
-        """Noisy observation of a batch in [0, 1], some colour images made gray first (noise drawn on the gray
-        channel and replicated, as a gray image fed to the colour model sees it)."""
+        """Noisy observation (y, sigma map, mask) of clean patches in [0, 1]. A fraction ``gray_prob`` of colour
+        patches is made gray first, with the noise drawn on one channel and replicated (what a gray image fed to
+        the colour model looks like). Gaussian noise is drawn in one batched call (no per-image host syncs)."""
+        from ..noise import Gaussian, Range
         n, c = x.shape[:2]
-        gray = bernoulli(n, self.gray_prob, generator, x.device) if c == 3 and self.gray_prob > 0 else None
-        if gray is not None and bool(gray.any()):
-            x = torch.where(gray.view(-1, 1, 1, 1), x.mean(dim=1, keepdim=True).expand_as(x), x)
+        gray = None
+        if c == 3 and self.gray_prob > 0:
+            gray = bernoulli(n, self.gray_prob, generator, x.device).view(-1, 1, 1, 1)
+            x = torch.where(gray, x.mean(dim=1, keepdim=True).expand_as(x), x)
+        if type(self.noise) is Gaussian:
+            sig = self.noise.sigma
+            if isinstance(sig, Range):
+                dev = generator.device if generator is not None else x.device
+                u = torch.rand(n, 1, 1, 1, generator=generator, device=dev).to(x.device, x.dtype)
+                sigma = sig.lo + (sig.hi - sig.lo) * u
+            else:
+                sigma = torch.full((n, 1, 1, 1), float(sig), device=x.device, dtype=x.dtype)
+            z = randn_like(x, generator)
+            if gray is not None:
+                z = torch.where(gray, randn_like(x[:, :1], generator).expand_as(x), z)
+            return x, x + sigma * z, sigma.expand_as(x), None
         noisy = self.noise.draw(x, generator)
         y, smap, mask = noisy.y, noisy.sigma_map, noisy.mask
         if gray is not None and bool(gray.any()):
-            g = self.noise.draw(x[gray][:, :1], generator)
+            rows = gray.view(-1)
+            g = self.noise.draw(x[rows][:, :1], generator)
             y, smap = y.clone(), smap.clone()
-            y[gray] = g.y.expand(-1, c, -1, -1)
-            smap[gray] = g.sigma_map.expand(-1, c, -1, -1)
-            if mask is not None:
+            y[rows] = g.y.expand(-1, c, -1, -1)
+            smap[rows] = g.sigma_map.expand(-1, c, -1, -1)
+            if mask is not None and g.mask is not None:
                 mask = mask.clone()
-                mask[gray] = g.mask
+                mask[rows] = g.mask
         return x, y, smap, mask
 
     def loss(self, net: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None
@@ -158,7 +178,7 @@ class CDDPMTask:
         s = 2 * smap                                                  # noise std in [-1, 1] units, per pixel
         if self.start == "matched":
             rms = s.double().pow(2).flatten(1).mean(dim=1).sqrt() / 2
-            n_match = matched_step(self.abar, rms.cpu()).to(device)
+            n_match = matched_step(self.abar.to(device), rms)
             t = torch.where(bernoulli(n, self.entry_prob, generator, device), n_match,
                             draw_steps(n, 1, n_match, generator, device))
             a_t = gather(self.abar, t, x0)

@@ -115,6 +115,10 @@ class DDPMTask:
         self.num_classes, self.label_dropout = int(num_classes), float(label_dropout)
         self.abar = schedule_abar(schedule, self.T)
 
+    def net_kwargs_defaults(self, cfg: Any) -> dict[str, Any]:
+        c = 1 if getattr(cfg, "color", "rgb") == "gray" else 3
+        return {"in_channels": c, "out_channels": c, "num_classes": self.num_classes}
+
     def loss(self, net: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None
              ) -> torch.Tensor:
         x0 = to_model_space(batch["x"])
@@ -144,7 +148,7 @@ def estimate_sigma_per_image(y: torch.Tensor) -> torch.Tensor:
     from ..estimate import estimate_sigma            # written separately; imported only when blind
     out = []
     for i in range(y.shape[0]):
-        s = estimate_sigma(y[i:i + 1])
+        s = estimate_sigma(y[i:i + 1].detach().float().cpu())
         out.append(torch.as_tensor(s, dtype=torch.float64).reshape(-1).mean())
     return torch.stack(out)
 

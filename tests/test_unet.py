@@ -1,0 +1,76 @@
+"""The diffusion backbone: shapes, per-pixel time, class and condition inputs (CPU, tiny preset)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from diffdenoise.nets.unet import PRESETS, UNet
+
+
+def _randomised(net: UNet) -> UNet:
+    """Zero-initialised output layers make every net output 0 at init: give all weights random values."""
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+    return net.eval()
+
+
+@pytest.mark.parametrize("size", [(17, 23), (32, 32), (1, 5), (9, 64)])
+def test_any_size_keeps_shape(size):
+    net = _randomised(UNet(3, 2, cond_channels=4, size="tiny", num_classes=5))
+    x = torch.randn(2, 3, *size)
+    out = net(x, torch.tensor([0.1, 0.9]), cond=torch.randn(2, 4, *size), label=torch.tensor([0, 5]))
+    assert out.shape == (2, 2, *size) and out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+def test_per_pixel_time_matches_scalar_for_constant_map():
+    net = _randomised(UNet(1, 1, cond_channels=1, size="tiny"))
+    x, c = torch.randn(2, 1, 19, 13), torch.randn(2, 1, 19, 13)
+    t = torch.tensor([0.05, 0.7])
+    scalar = net(x, t, cond=c)
+    per_pixel = net(x, t.view(2, 1, 1, 1).expand(2, 1, 19, 13).contiguous(), cond=c)
+    assert torch.allclose(scalar, per_pixel, atol=1e-5, rtol=1e-5)
+    assert torch.allclose(scalar, net(x, t.view(2, 1, 1, 1), cond=c), atol=1e-6)
+    varying = torch.rand(2, 1, 19, 13)
+    assert not torch.allclose(net(x, varying, cond=c), scalar, atol=1e-4)
+
+
+def test_time_label_and_condition_change_the_output():
+    net = _randomised(UNet(1, 1, cond_channels=1, size="tiny", num_classes=3))
+    x, c = torch.randn(1, 1, 16, 16), torch.randn(1, 1, 16, 16)
+    base = net(x, torch.tensor([0.3]), cond=c, label=torch.tensor([1]))
+    assert not torch.allclose(base, net(x, torch.tensor([0.6]), cond=c, label=torch.tensor([1])))
+    assert not torch.allclose(base, net(x, torch.tensor([0.3]), cond=c, label=torch.tensor([2])))
+    assert not torch.allclose(base, net(x, torch.tensor([0.3]), cond=-c, label=torch.tensor([1])))
+    null = net(x, torch.tensor([0.3]), cond=c)                       # label None = the null label
+    assert torch.equal(null, net(x, torch.tensor([0.3]), cond=c, label=torch.tensor([3])))
+
+
+def test_zero_initialised_output_and_errors():
+    net = UNet(3, 3, size="tiny")
+    assert torch.count_nonzero(net(torch.randn(1, 3, 8, 8), torch.tensor([0.5]))) == 0
+    with pytest.raises(ValueError, match="cond_channels=0"):
+        net(torch.randn(1, 3, 8, 8), torch.tensor([0.5]), cond=torch.randn(1, 1, 8, 8))
+    with pytest.raises(ValueError, match="time map"):
+        net(torch.randn(1, 3, 8, 8), torch.rand(1, 1, 4, 4))
+    with pytest.raises(ValueError, match="unknown UNet size"):
+        UNet(3, 3, size="huge")
+    with pytest.raises(ValueError, match="unknown UNet option"):
+        UNet(3, 3, size="tiny", widht=3)
+
+
+def test_presets_and_overrides():
+    counts = {s: sum(p.numel() for p in UNet(3, 3, size=s).parameters()) for s in PRESETS}
+    assert counts["tiny"] < 300_000 < 2_000_000 < counts["small"] < 4_000_000 < counts["base"]
+    net = UNet(3, 3, size="tiny", channels=[8, 16, 32], attn_levels=[2], head_channels=8)   # JSON gives lists
+    assert net(torch.randn(1, 3, 12, 12), torch.tensor([0.2])).shape == (1, 3, 12, 12)
+
+
+def test_backward_and_bf16_autocast():
+    net = UNet(3, 3, cond_channels=2, size="tiny", num_classes=2)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(x, torch.rand(2, 1, 16, 16), cond=torch.randn(2, 2, 16, 16), label=torch.tensor([0, 1]))
+    out.float().pow(2).mean().backward()
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
