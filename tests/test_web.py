@@ -246,12 +246,12 @@ def _free_port() -> int:
 def test_browser_end_to_end(tmp_path, monkeypatch):
     """Upload a bad file (error shown, app keeps serving), then a bundled noisy example: pick a method, Denoise,
     download the result, and check it is closer to the clean image than the upload was."""
-    pytest.importorskip("gradio", reason="gradio not installed (pip install 'diffdenoise[ui]')")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install playwright)")
     chromium = _chromium()
     if chromium is None:
         pytest.skip("chromium not found (apt-get install chromium, or set DIFFDENOISE_CHROMIUM)")
     method = _fast_method()
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install playwright)")
+    pytest.importorskip("gradio", reason="gradio not installed (pip install 'diffdenoise[ui]')")
     examples = make_examples(tmp_path / "examples")
     example = next((e for e in examples if e.name == "photo_gaussian25.png"), None)
     if example is None:

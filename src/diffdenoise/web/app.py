@@ -116,7 +116,7 @@ def build_app(default_method: str | None = None, limits: Limits = Limits(), devi
                 progress((i + f) / len(paths), desc=f"{name}: {method}")
             try:
                 out: Outcome = denoise_file(
-                    path, method, job, sigma=None if sigma_auto else float(sigma),
+                    path, method, job / f"{i + 1:03d}", sigma=None if sigma_auto else float(sigma),
                     steps=int(steps) if o["steps"] and steps else None,
                     samples=int(samples) if o["samples"] and samples else None, seed=int(seed or 0),
                     device=device, limits=limits, reference=clean_of.get(path.name), progress=report, cache=cache)
@@ -129,7 +129,8 @@ def build_app(default_method: str | None = None, limits: Limits = Limits(), devi
                 continue
             lines.append(out.summary())
             downloads.extend(str(p) for p in out.files)
-            results.append({"name": out.name, "noisy": out.noisy_preview, "result": out.result_preview,
+            name = out.name if [p.name for p in paths].count(path.name) == 1 else f"{out.name} (#{i + 1})"
+            results.append({"name": name, "noisy": out.noisy_preview, "result": out.result_preview,
                             "noise": out.noise_heat, "uncertainty": out.uncertainty_heat})
         _prune(results_dir)
         for e in errors:
@@ -178,10 +179,10 @@ def build_app(default_method: str | None = None, limits: Limits = Limits(), devi
                 compare = gr.ImageSlider(label="Noisy | denoised (drag the handle)", type="numpy", format="png",
                                          interactive=False, elem_id="compare", max_height=640)
                 with gr.Row():
-                    noise = gr.Image(label="Estimated noise map (std)", type="numpy", format="png",
+                    noise = gr.Image(label="Estimated noise map (std)", type="numpy", format="png", height=320,
                                      interactive=False, elem_id="noise-map")
                     uncertainty = gr.Image(label="Uncertainty (std over samples)", type="numpy", format="png",
-                                           interactive=False, visible=False, elem_id="uncertainty")
+                                           height=320, interactive=False, visible=False, elem_id="uncertainty")
                 downloads = gr.File(label="Downloads (result at input bit depth; maps as 16-bit TIFF)",
                                     file_count="multiple", interactive=False, elem_id="downloads")
 
