@@ -150,12 +150,13 @@ def test_uncertainty_map_for_stochastic_methods_with_samples(tmp_path):
 def test_method_options_reach_only_methods_that_take_them(tmp_path):
     built = []
     cache = MethodCache(build=lambda name, device="cpu", **options: built.append((name, options)) or BoxBlur())
+    diffusion = next(s.name for s in METHODS.values() if {"steps", "samples"} <= set(s.options))
     _, path = _noisy_pair(tmp_path)
     denoise_file(path, "median", tmp_path / "a", steps=5, samples=3, cache=cache)
-    denoise_file(path, "cddpm", tmp_path / "b", steps=5, samples=3, cache=cache)
-    assert built == [("median", {}), ("cddpm", {"steps": 5, "samples": 3})]
+    denoise_file(path, diffusion, tmp_path / "b", steps=5, samples=3, cache=cache)
+    assert built == [("median", {}), (diffusion, {"steps": 5, "samples": 3})]
     assert method_options("median") == {"steps": False, "samples": False, "stochastic": False}
-    assert method_options("cddpm")["samples"] and method_options("cddpm")["stochastic"]
+    assert method_options(diffusion)["samples"] and method_options(diffusion)["steps"]
 
 
 def test_method_cache_reuses_and_evicts():
