@@ -231,10 +231,10 @@ def _chromium() -> str | None:
 
 def _fast_method() -> str:
     usable = {c.name for c in method_choices() if c.usable}
-    for name in ("median", "gaussian", "nlm"):
+    for name in ("tv", "gaussian", "median"):   # fast, and a clear gain on the Gaussian example
         if name in usable:
             return name
-    pytest.skip("no fast classical method (median, gaussian, nlm) is importable here")
+    pytest.skip("no fast classical method (tv, gaussian, median) is importable here")
 
 
 def _free_port() -> int:
