@@ -50,14 +50,14 @@ def test_closed_form_marginal_matches_iterated_chain():
     g = torch.Generator().manual_seed(0)
     betas = schedules.linear_betas(200, 1e-4, 0.05)
     a = schedules.alphas_cumprod(betas)
-    x0 = torch.tensor([-0.8, 0.0, 0.5], dtype=torch.float64).repeat(20000, 1)
+    x0 = torch.tensor([-0.8, 0.0, 0.5], dtype=torch.float64).repeat(10000, 1)
     x = x0.clone()
     for t in range(1, 201):
         x = (1 - betas[t - 1]).sqrt() * x + betas[t - 1].sqrt() * torch.randn(x.shape, generator=g, dtype=x.dtype)
         if t in (1, 50, 200):
             mean, var = x.mean(0), x.var(0)
-            assert torch.allclose(mean, a[t].sqrt() * x0[0], atol=0.02)
-            assert torch.allclose(var, (1 - a[t]).expand(3), rtol=0.05, atol=2e-5)
+            assert torch.allclose(mean, a[t].sqrt() * x0[0], atol=0.03)
+            assert torch.allclose(var, (1 - a[t]).expand(3), rtol=0.06, atol=3e-5)
 
 
 def _oracle(x0: torch.Tensor, abar: torch.Tensor):
@@ -145,11 +145,11 @@ def test_prediction_conversions(abar, prediction):
 def test_ddpm_loss_decreases():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
-    net = UNet(1, 1, size="tiny", num_classes=3)
+    net = UNet(1, 1, size="tiny", num_classes=3, channels=(8, 16))
     task = DDPMTask(T=100, num_classes=3)
-    x = torch.zeros(8, 1, 16, 16)
-    x[:, :, 4:12, 4:12] = 1.0
-    batch = {"x": x, "label": torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])}
+    x = torch.zeros(6, 1, 8, 8)
+    x[:, :, 2:6, 2:6] = 1.0
+    batch = {"x": x, "label": torch.tensor([0, 1, 2, 0, 1, 2])}
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     losses = []
     for _ in range(30):
@@ -162,3 +162,149 @@ def test_ddpm_loss_decreases():
     card = task.method_card()
     assert card["name"] == "ddpm" and card["T"] == 100 and card["prediction"] == "eps"
     assert schedule_abar(card["schedule"], card["T"]).shape == (101,)
+
+
+def test_conditioning_probability_formula_and_range():
+    from diffdenoise.diffusion.cddpm import conditioning_probability
+    c = torch.zeros(3, 1, 4, 4)
+    x = torch.stack([torch.zeros(1, 4, 4), torch.full((1, 4, 4), 0.5), torch.full((1, 4, 4), 1e6)])
+    p = conditioning_probability(x, c, tau=1.0)
+    assert p[0] == 0 and p[1] == pytest.approx(1 - math.exp(-0.5)) and p[2] == pytest.approx(1.0)
+    assert conditioning_probability(x, c, tau=2.0)[1] == pytest.approx(1 - math.exp(-0.25))
+    g = torch.Generator().manual_seed(0)
+    x_t, y = torch.randn(64, 3, 8, 8, generator=g), torch.rand(64, 3, 8, 8, generator=g) * 2 - 1
+    p = conditioning_probability(x_t, y)
+    assert bool(((p >= 0) & (p < 1)).all()) and 0.2 < float(p.mean()) < 0.8     # the seed's tau = 1 range
+
+
+def test_bridge_state_marginal_and_entry(abar):
+    """x_t on the bridge from x0 to y: marginal N(sqrt(abar_t) x0, 1 - abar_t); at the matched step x_N = sqrt(abar_N) y."""
+    from diffdenoise.diffusion.cddpm import bridge_state
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.full((20000, 1, 1, 1), 0.3, dtype=torch.float64)
+    s = torch.full_like(x0, 2 * 50 / 255)
+    w = s * torch.randn(x0.shape, generator=g, dtype=x0.dtype)
+    for t in (10, 60):
+        a = abar[t].view(1, 1, 1, 1)
+        x_t, eps_eff = bridge_state(x0, w, s, a, torch.randn(x0.shape, generator=g, dtype=x0.dtype))
+        assert float(x_t.mean()) == pytest.approx(float(a.sqrt() * 0.3), abs=0.01)
+        assert float(x_t.var()) == pytest.approx(float(1 - a), rel=0.05)
+        assert torch.allclose(x_t, a.sqrt() * x0 + (1 - a).sqrt() * eps_eff)
+    n = schedules.matched_step(abar, 50 / 255)
+    a = abar[n + 5].view(1, 1, 1, 1)                                   # past the matched level: y itself
+    x_t, _ = bridge_state(x0, w, s, a, torch.randn(x0.shape, generator=g, dtype=x0.dtype))
+    assert torch.allclose(x_t, a.sqrt() * (x0 + w))
+
+
+def _tiny_cddpm(noise: str = "gaussian:0..75"):
+    from diffdenoise.diffusion.cddpm import CDDPMTask
+    task = CDDPMTask(noise=noise)
+    torch.manual_seed(0)
+    net = UNet(3, 3, cond_channels=5, size="tiny", channels=(8, 16))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.05)
+    return net.eval(), {"method": task.method_card()}
+
+
+@pytest.mark.parametrize("options", [{}, {"steps": 3, "sampler": "ancestral", "samples": 2},
+                                     {"steps": 2, "mode": "expected"}, {"steps": 2, "mode": "stochastic"}])
+def test_cddpm_denoiser_contract(options):
+    from diffdenoise.diffusion.cddpm import build, build_prob
+    net, card = _tiny_cddpm()
+    den = (build_prob if "mode" in options else build)("cpu", net=net, card=card, **options)
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(3, 3, 11, 9, generator=g)
+    gens = lambda seeds: [torch.Generator().manual_seed(s) for s in seeds]       # noqa: E731
+    a = den(y, 25 / 255, generator=gens([0, 1, 2]))
+    assert a.shape == y.shape and a.dtype == torch.float32 and torch.isfinite(a).all()
+    assert torch.allclose(a, den(y, 25 / 255, generator=gens([0, 1, 2])))
+    assert torch.allclose(a[1:2], den(y[1:2], 25 / 255, generator=gens([1])), atol=1e-5)
+    assert den(y[:, :1], 25 / 255, generator=gens([0, 1, 2])).shape == (3, 1, 11, 9)
+    smap = torch.full((3, 1, 11, 9), 25 / 255)
+    assert torch.allclose(den(y, smap, generator=gens([0, 1, 2])), a, atol=1e-5)
+    calls = []
+    den(y[:1], 0.1, progress=calls.append)
+    assert calls and calls[-1] == pytest.approx(1.0)
+
+
+def test_cddpm_blind_uses_the_estimate(monkeypatch):
+    import diffdenoise.estimate as est
+    from diffdenoise.diffusion.cddpm import build
+    net, card = _tiny_cddpm()
+    monkeypatch.setattr(est, "estimate_sigma", lambda y: 25 / 255)
+    out = build("cpu", net=net, card=card)(torch.rand(1, 3, 8, 8), None)
+    assert out.shape == (1, 3, 8, 8)
+
+
+def test_cddpm_task_losses_and_impute():
+    from diffdenoise.diffusion.cddpm import CDDPMTask, build_impute
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 8, 8, generator=g)
+    for options in ({}, {"prob_conditioning": True}, {"prediction": "v"}, {"start": "noise"},
+                    {"noise": "missing:0.2..0.9"}):
+        task = CDDPMTask(**options)
+        net = UNet(3, 3, cond_channels=5, size="tiny", channels=(8, 16))
+        loss = task.loss(net, {"x": x}, g)
+        assert loss.dim() == 0 and torch.isfinite(loss)
+        loss.backward()
+    with pytest.raises(ValueError, match="cond_channels"):
+        CDDPMTask().loss(UNet(3, 3, cond_channels=3, size="tiny"), {"x": x}, g)
+    net, card = _tiny_cddpm("missing:0.5")
+    y, mask = torch.rand(2, 3, 8, 8, generator=g), (torch.rand(2, 1, 8, 8, generator=g) > 0.5).float()
+    out = build_impute("cpu", steps=3, net=net, card=card)(y, mask, generator=torch.Generator().manual_seed(1))
+    assert out.shape == y.shape and torch.equal(out * mask, y * mask)
+
+
+def test_ddpm_match_contract():
+    from diffdenoise.diffusion.ddpm_match import build
+    task = DDPMTask(T=1000)
+    torch.manual_seed(0)
+    net = UNet(3, 3, size="tiny", channels=(8, 16))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.05)
+    card = {"method": task.method_card()}
+    y = torch.rand(2, 3, 7, 9)
+    for options in ({"steps": 4}, {"steps": 3, "sampler": "ancestral", "samples": 2, "repeat_last": 2},
+                    {"steps": 2, "offset": -10}):
+        den = build("cpu", net=net.eval(), card=card, **options)
+        gens = [torch.Generator().manual_seed(s) for s in (0, 1)]
+        a = den(y, 15 / 255, generator=gens)
+        assert a.shape == y.shape and torch.isfinite(a).all()
+        assert torch.allclose(a[1:], den(y[1:], 15 / 255, generator=[torch.Generator().manual_seed(1)]), atol=1e-5)
+        assert den(y[:, :1], 15 / 255).shape == (2, 1, 7, 9)
+    assert build("cpu", net=net, card=card).start_step(25 / 255) == 57
+    assert torch.equal(build("cpu", net=net, card=card)(y, 0.0), y)
+
+
+@pytest.mark.parametrize("preset,method", [("cddpm-gaussian", "cddpm"), ("ddpm-natural", "ddpm-match")])
+def test_preset_trains_exports_and_loads_as_method(tmp_path, monkeypatch, preset, method):
+    """The preset trains through train(cfg) (2 steps, tiny UNet), exports and loads back through the registry."""
+    pytest.importorskip("safetensors")
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    from diffdenoise.registry import build_method
+    from diffdenoise.train.checkpoint import export_weights
+    from diffdenoise.train.config import load_config
+    from diffdenoise.train.loop import train
+
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for folder, shape, ext in (("bsds500/train", (40, 48, 3), "jpg"), ("bsds500/test", (40, 48, 3), "jpg"),
+                               ("bsd400", (40, 40), "png"), ("t91", (40, 44, 3), "bmp")):
+        (root / folder).mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8)).save(root / folder / f"0.{ext}")
+    cfg = load_config(Path(__file__).parents[1] / "configs" / f"{preset}.json",
+                      [f"data_root={root}", f"out={tmp_path / 'run'}", "net_kwargs.size=tiny",
+                       "net_kwargs.channels=[8,16]", "patch=16", "batch=2", "steps=2", "warmup=1", "log_every=1"])
+    weights = tmp_path / "weights"
+    export_weights(train(cfg), preset, folder=weights)
+    monkeypatch.setenv("DIFFDENOISE_WEIGHTS", str(weights))
+    den = build_method(method, steps=2)
+    y = torch.rand(1, 3, 12, 10)
+    out = den(y, 25 / 255, generator=torch.Generator().manual_seed(0))
+    assert out.shape == y.shape and torch.isfinite(out).all()

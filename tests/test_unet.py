@@ -68,9 +68,9 @@ def test_presets_and_overrides():
 
 
 def test_backward_and_bf16_autocast():
-    net = UNet(3, 3, cond_channels=2, size="tiny", num_classes=2)
-    x = torch.randn(2, 3, 16, 16)
+    net = UNet(3, 3, cond_channels=2, size="tiny", num_classes=2, channels=(8, 16))
+    x = torch.randn(2, 3, 8, 8)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = net(x, torch.rand(2, 1, 16, 16), cond=torch.randn(2, 2, 16, 16), label=torch.tensor([0, 1]))
+        out = net(x, torch.rand(2, 1, 8, 8), cond=torch.randn(2, 2, 8, 8), label=torch.tensor([0, 1]))
     out.float().pow(2).mean().backward()
     assert all(p.grad is not None for p in net.parameters() if p.requires_grad)

@@ -388,12 +388,13 @@ def build(device: str | torch.device = "cpu", steps: int | None = None, sampler:
 
 def build_prob(device: str | torch.device = "cpu", steps: int | None = None, sampler: str = "ddim",
                samples: int = 1, mode: Mode = "stochastic", *, eta: float = 0.0, offset: int = 0,
-               weights: str | Sequence[str] = ("cddpm-prob-gaussian", "cddpm-gaussian"),
+               weights: str | Sequence[str] = "cddpm-gaussian",
                net: nn.Module | None = None, card: dict[str, Any] | None = None, **options: Any) -> CDDPMDenoiser:
     """Registry builder of ``cddpm-prob``: the same denoiser with probabilistic conditioning at every step.
 
-    Uses ``cddpm-prob-gaussian`` (trained with the trick) when shipped, else ``cddpm-gaussian`` (trained with a
-    null-condition rate, so its unconditional branch exists).
+    Uses the ``cddpm-gaussian`` weights: trained with a null-condition rate (``null_prob``), so the unconditional
+    branch the trick blends in exists; a model trained with the trick itself (``prob_conditioning=True``) can be
+    named by ``weights``.
     """
     net, card = _load(weights, device, net, card)
     return CDDPMDenoiser(net, card, steps=steps, sampler=sampler, samples=samples, eta=eta, mode=mode,
