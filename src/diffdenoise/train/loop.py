@@ -30,14 +30,17 @@ from .config import TrainConfig, config_to_dict, load_config, save_config
 from .tasks import build_task
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up over ``cfg.warmup`` steps, then constant or a cosine from ``lr`` to ``lr_min`` at ``steps``."""
+def lr_at(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
+    """Linear warm-up over ``cfg.warmup`` steps, then constant or a cosine from ``lr`` to ``lr_min`` at ``steps``.
+
+    ``time_fraction`` (elapsed / ``max_minutes``) also drives the cosine: a run cut by its time budget (GPU leases
+    are minutes long, and several runs may share one GPU) still ends annealed instead of stopping at a high rate."""
     if cfg.warmup > 0 and step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     if cfg.schedule == "constant":
         return cfg.lr
     span = max(cfg.steps - cfg.warmup, 1)
-    progress = min(max(step - cfg.warmup, 0) / span, 1.0)
+    progress = min(max(max(step - cfg.warmup, 0) / span, time_fraction), 1.0)
     return cfg.lr_min + (cfg.lr - cfg.lr_min) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
@@ -263,9 +266,13 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
     deadline = start_time + 60.0 * cfg.max_minutes if cfg.max_minutes > 0 else math.inf
     stopped_early = False
     path = out / "last.safetensors"
+    time_fraction, loop_start = 0.0, time.time()
     try:
         while step < cfg.steps:
-            lr = lr_at(step, cfg)
+            if deadline != math.inf and step % 25 == 0:  # the same value on every rank: synced every 25 steps
+                time_fraction = _shared_fraction((time.time() - loop_start) / max(deadline - loop_start, 1e-9),
+                                                 world, device)
+            lr = lr_at(step, cfg, time_fraction)
             for group in opt.param_groups:
                 group["lr"] = lr
             batch = data.batch(local_batch, cfg.patch, gen)
@@ -317,6 +324,15 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
         if world > 1 and dist.is_initialized():
             dist.destroy_process_group()
     return path
+
+
+def _shared_fraction(fraction: float, world: int, device: torch.device) -> float:
+    """The largest elapsed-time fraction over all ranks, so every rank uses the same learning rate."""
+    if world == 1:
+        return min(fraction, 1.0)
+    value = torch.tensor([fraction], device=device, dtype=torch.float64)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return min(float(value.item()), 1.0)
 
 
 def _time_up(deadline: float, world: int, device: torch.device, step: int) -> bool:
