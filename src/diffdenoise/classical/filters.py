@@ -5,8 +5,9 @@
 clipped before filtering: every backend here accepts values outside [0, 1] (unclipped synthetic noise) as they are.
 
 Each filter turns sigma into its own parameter by a one-line rule.  The NLM rule was fitted by
-``benchmarks/tune_nlm.py``; the others are rules of thumb that sit at or near the best value of a grid search on
-training crops (``bsds500/train``, sigma = 10, 25, 50 in 8-bit units), so each is a fair baseline.
+``benchmarks/tune_nlm.py``; the others are rules of thumb placed at or near the best value of a one-off grid search
+(not kept as a script) on four 256 x 256 ``bsds500/train`` crops at sigma = 10, 25, 50 in 8-bit units, so each is a
+fair baseline rather than a tuned one.
 
 OpenCV, scikit-image and scipy are imported inside the functions (``import diffdenoise`` needs torch and numpy
 only); ``bm3d`` is optional (non-commercial licence).

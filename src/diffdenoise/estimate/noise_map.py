@@ -19,7 +19,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-from scipy import ndimage
 
 from ..errors import DiffDenoiseError
 from .sigma import as_hwc, laplacian_difference
@@ -36,6 +35,7 @@ _MAD_TO_STD = 1.0 / 0.6745
 
 def _flat_measurements(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(level, r / 6) at interior pixels of flat, unclipped regions, all channels pooled."""
+    from scipy import ndimage
     levels, residuals = [], []
     for ch in range(y.shape[2]):
         z = y[:, :, ch]
@@ -105,6 +105,7 @@ def fit_poisson_gaussian(y: np.ndarray | torch.Tensor) -> tuple[float, float]:
 
 
 def _pg_map(img: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
     a, b = fit_poisson_gaussian(img)
     smooth = np.stack([ndimage.gaussian_filter(img[:, :, c], 2.0, mode="reflect") for c in range(img.shape[2])], 2)
     return np.sqrt(np.maximum(a * np.clip(smooth, 0.0, 1.0) + b * b, 0.0))
@@ -113,6 +114,7 @@ def _pg_map(img: np.ndarray) -> np.ndarray:
 def _local_map(img: np.ndarray) -> np.ndarray:
     """Robust std per 16 x 16 block (MAD of the Immerkær residual), bilinearly upsampled and smoothed."""
     import cv2
+    from scipy import ndimage
     h, w, c = img.shape
     k = _LOCAL_BLOCK
     out = np.empty((h, w, c), dtype=np.float64)
