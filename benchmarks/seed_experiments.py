@@ -122,7 +122,8 @@ def run_model(model: str, args: argparse.Namespace, out: Path) -> list[dict[str,
     return records
 
 
-def trajectory(eps_model: Callable, y: torch.Tensor, abar: torch.Tensor, n_match: int, T: int, frames: int = 8) -> list[tuple[str, list[torch.Tensor]]]:
+def trajectory(eps_model: Callable, y: torch.Tensor, abar: torch.Tensor, n_match: int, T: int,
+               frames: int = 8) -> list[tuple[str, list[torch.Tensor]]]:
     """x0_hat at evenly spaced points of the chain for the matched, later, earlier and from-T entries."""
     rows = []
     for label_text, start, steps in (("matched", n_match, None), ("later x4", min(T, 4 * n_match), None),
@@ -170,7 +171,8 @@ def save_strips(strips: list, path: Path) -> None:
 
 def write_table(records: list[dict[str, Any]], path: Path) -> str:
     keys = sorted({(r["model"], r["condition"], r["sigma"]) for r in records}, key=str)
-    lines = ["| model | condition | sigma | experiment | start (N) | PSNR | SSIM | s/image |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | condition | sigma | experiment | start (N) | PSNR | SSIM | s/image |",
+             "|---|---|---|---|---|---|---|---|"]
     for model, cond, sigma in keys:
         rows = [r for r in records if (r["model"], r["condition"], r["sigma"]) == (model, cond, sigma)]
         for label in dict.fromkeys(r["experiment"] for r in rows):

@@ -178,7 +178,8 @@ def test_conditioning_probability_formula_and_range():
 
 
 def test_bridge_state_marginal_and_entry(abar):
-    """x_t on the bridge from x0 to y: marginal N(sqrt(abar_t) x0, 1 - abar_t); at the matched step x_N = sqrt(abar_N) y."""
+    """x_t on the bridge from x0 to y: marginal N(sqrt(abar_t) x0, 1 - abar_t); past the matched step it is
+    sqrt(abar_t) y."""
     from diffdenoise.diffusion.cddpm import bridge_state
     g = torch.Generator().manual_seed(0)
     x0 = torch.full((20000, 1, 1, 1), 0.3, dtype=torch.float64)

@@ -409,7 +409,8 @@ def build_impute(device: str | torch.device = "cpu", steps: int | None = None, s
 
 
 def impute(y: torch.Tensor, mask: torch.Tensor, *, device: str | torch.device = "cpu", steps: int | None = None,
-           sampler: str = "ddim", samples: int = 1, generator: torch.Generator | Sequence[torch.Generator] | None = None,
+           sampler: str = "ddim", samples: int = 1,
+           generator: torch.Generator | Sequence[torch.Generator] | None = None,
            progress: Callable[[float], None] | None = None, **options: Any) -> torch.Tensor:
     """Fill missing pixels (mask 0) of ``y`` with the ``cddpm-missing`` model (for the CLI ``impute`` command)."""
     return build_impute(device, steps, sampler, samples, **options)(y, mask, generator=generator, progress=progress)

@@ -198,6 +198,6 @@ def guided(eps_model: Callable[[torch.Tensor, int | torch.Tensor, object], torch
 
 def net_time(t: int | torch.Tensor, n: int, T: int, device: torch.device | str) -> torch.Tensor:
     """The UNet's time input for step ``t``: t / T in [0, 1], shape (N,) for an int, float map for a tensor."""
-    if torch.is_tensor(t):
-        return (t.to(device).float() / T).expand(n, *t.shape[1:]) if t.dim() else torch.full((n,), float(t) / T, device=device)
+    if torch.is_tensor(t) and t.dim() > 0:
+        return (t.to(device).float() / T).expand(n, *t.shape[1:])
     return torch.full((n,), float(t) / T, device=device)
