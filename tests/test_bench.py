@@ -227,3 +227,10 @@ def test_bad_inputs_raise_one_clear_error(tmp_path, clean_dir, pairs_dir):
     (clean_dir / "a.png").write_bytes(b"not a png")
     with pytest.raises(DiffDenoiseError, match="a.png"):    # a broken file is a data error: never skipped
         run_bench(["identity"], clean_dir, "gaussian:25", progress=False)
+
+
+def test_a_classical_method_end_to_end(clean_dir):
+    """A registered classical method (Gaussian blur) runs through the harness beside the identity."""
+    result = run_bench(["gaussian", "identity"], clean_dir, "gaussian:50", progress=False)
+    assert [row["method"] for row in result["summary"]] == ["gaussian", "identity"]
+    assert len(result["records"]) == 6 and all(0 < r["ssim"] <= 1 for r in result["records"])

@@ -236,14 +236,15 @@ def run_bench(methods: Sequence[str], data: str | Path | BenchData, noise: str |
             if on_error == "raise":
                 raise error from None
             skipped[name] = str(error).splitlines()[0] if str(error) else type(error).__name__
-            log.warning("skipping %s: %s", name, skipped[name])
+            if len(methods) > 1:
+                log.warning("skipping %s: %s", name, skipped[name])
             continue
         records.extend(rows)
         summary.append({"method": name, "dataset": bench.name, "noise": noise_name,
                         "psnr": _mean([r["psnr"] for r in rows]), "ssim": _mean([r["ssim"] for r in rows]),
                         "seconds_per_image": _mean([r["seconds"] for r in rows]), "images": len(rows)})
     if not summary:
-        raise DiffDenoiseError("; ".join(f"{k}: {v}" for k, v in skipped.items()))
+        raise DiffDenoiseError("; ".join(v if v.startswith(k) else f"{k}: {v}" for k, v in skipped.items()))
 
     config = {
         "methods": methods,
