@@ -1,0 +1,51 @@
+"""Write measured figures and the training lineage into weight cards.
+
+    python benchmarks/card_metrics.py --eval runs/round2a/eval.json [--eval ...] \
+        --lineage cddpm-gaussian="round1: <command>" ...
+
+``eval.json`` is what benchmarks/gpu_train.py writes (bench summaries keyed by method|data|noise|options); each
+summary goes into the card of the stem that produced it, under metrics[dataset][noise][options].
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from diffdenoise.train.checkpoint import weights_dir  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--eval", action="append", default=[], help="eval.json from gpu_train.py")
+    ap.add_argument("--lineage", action="append", default=[], metavar="STEM=TEXT",
+                    help="an earlier training stage of STEM (weights continued from it with init_from)")
+    ap.add_argument("--source", default="", help="where the eval ran, e.g. the plan file")
+    args = ap.parse_args()
+    folder = weights_dir()
+    for path in args.eval:
+        for rec in json.loads(Path(path).read_text()).values():
+            card_path = folder / f"{rec['stem']}.json"
+            if not card_path.exists():
+                continue
+            card = json.loads(card_path.read_text())
+            opts = json.dumps(rec.get("options", {}), sort_keys=True)
+            entry = {k: rec[k] for k in ("psnr", "ssim", "seconds_per_image", "images", "device", "gpu", "date")}
+            entry.update({"method": rec["method"], "source": args.source or path})
+            card.setdefault("metrics", {}).setdefault(rec["dataset"], {}).setdefault(rec["noise"], {})[opts] = entry
+            card_path.write_text(json.dumps(card, indent=1) + "\n")
+            print(f"{rec['stem']}: {rec['dataset']} {rec['noise']} {opts} PSNR {rec['psnr']:.2f}")
+    for item in args.lineage:
+        stem, _, text = item.partition("=")
+        card_path = folder / f"{stem}.json"
+        card = json.loads(card_path.read_text())
+        if text not in card.setdefault("lineage", []):
+            card["lineage"].append(text)
+        card_path.write_text(json.dumps(card, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
