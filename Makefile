@@ -17,9 +17,9 @@ $(STAMP): requirements.txt pyproject.toml
 
 demo: $(STAMP)
 	mkdir -p out
-	$(BIN)/diffdenoise add-noise $(EXAMPLE) -o out/demo_noisy.png --noise gaussian:25 --seed 0
-	$(BIN)/diffdenoise denoise out/demo_noisy.png -o out/demo_denoised.png --compare out/demo_compare.png --reference $(EXAMPLE)
-	@echo "wrote out/demo_noisy.png, out/demo_denoised.png and out/demo_compare.png"
+	$(BIN)/diffdenoise add-noise $(EXAMPLE) -o out/demo_noisy.png --noise poisson_gaussian:0.005,3 --seed 0
+	$(BIN)/diffdenoise denoise out/demo_noisy.png -o out/demo_denoised.png --samples 4 --uncertainty out/demo_uncertainty.png --compare out/demo_compare.png --reference $(EXAMPLE)
+	@echo "wrote out/demo_noisy.png, out/demo_denoised.png, out/demo_compare.png and out/demo_uncertainty.png"
 
 test: $(STAMP)
 	-@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium unavailable: browser test will be skipped"; fi

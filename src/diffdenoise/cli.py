@@ -153,8 +153,10 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     inputs = _expand_inputs(args.inputs)
     outputs = _output_paths(inputs, args.output, args.format, many=len(inputs) > 1 or any(Path(p).is_dir()
                                                                                         for p in args.inputs))
-    if args.compare and len(inputs) > 1:
-        raise DiffDenoiseError("--compare works with one input image")
+    if (args.compare or args.uncertainty) and len(inputs) > 1:
+        raise DiffDenoiseError("--compare and --uncertainty work with one input image")
+    if args.uncertainty and (args.samples or 1) < 2:
+        raise DiffDenoiseError("--uncertainty needs --samples 2 or more (the map is the std over the samples)")
     method_name = args.method or default_method()
     spec = get_method_spec(method_name)
     options = {k: v for k, v in (("steps", args.steps), ("samples", args.samples), ("sampler", args.sampler))
@@ -182,6 +184,8 @@ def cmd_denoise(args: argparse.Namespace) -> int:
                 print(f"{src} -> {dst}  [{method_name}, {seconds:.2f} s]", file=sys.stderr)
             if args.compare:
                 _write_compare(Path(args.compare), img, out, args.reference, method_name)
+            if args.uncertainty:
+                _write_uncertainty(Path(args.uncertainty), method)
         except DiffDenoiseError as e:
             failures += 1
             print(f"diffdenoise: error: {e}", file=sys.stderr)
@@ -189,6 +193,16 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         print(f"diffdenoise: {failures} of {len(inputs)} image(s) failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _write_uncertainty(path: Path, method) -> None:
+    """The per-pixel std over the K samples as a heat-map PNG (methods that expose ``last_uncertainty``)."""
+    from .diffusion.realdiff import uncertainty_heatmap
+    from .imageio import Image, write_image
+    std = getattr(method, "last_uncertainty", None)
+    if std is None:
+        raise DiffDenoiseError("this method gives no uncertainty map; use a stochastic method such as realdiff")
+    write_image(path, Image(uncertainty_heatmap(std[:1]), None, 8))
 
 
 def _write_compare(path: Path, noisy, denoised, reference: str | None, method_name: str) -> None:
@@ -321,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_examples("diffdenoise denoise noisy.png -o clean.png",
                                         "diffdenoise denoise noisy.png -o clean.png --method nlm --sigma 25",
                                         "diffdenoise denoise raw_tiffs/ -o out/ --format tif",
-                                        "diffdenoise denoise n.png -o c.png --compare cmp.png --reference gt.png"))
+                                        "diffdenoise denoise n.png -o c.png --compare cmp.png --reference gt.png",
+                                        "diffdenoise denoise photo.jpg -o clean.png --samples 8 --uncertainty std.png"))
     d.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders (PNG, TIFF, JPEG; 8/16-bit)")
     d.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file (one input) or folder (several inputs or a folder)")
@@ -342,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output bit depth (default: same as input)")
     d.add_argument("--compare", default=None, metavar="PNG", help="also write a side-by-side comparison image")
     d.add_argument("--reference", default=None, metavar="CLEAN", help="clean image: adds PSNR to --compare")
+    d.add_argument("--uncertainty", default=None, metavar="PNG",
+                   help="with --samples K >= 2: write the per-pixel std over the K restorations as a heat map")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     d.set_defaults(func=cmd_denoise)
 

@@ -1,0 +1,124 @@
+"""The command line end to end: every command on small files, and one clear line + non-zero exit on bad input."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from diffdenoise.cli import main
+from diffdenoise.imageio import Image, quantize, read_image, write_image
+from diffdenoise.metrics import psnr
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "kodim05_crop.png"
+
+
+@pytest.fixture()
+def clean(tmp_path):
+    img = read_image(EXAMPLE)
+    small = img.with_data(img.data[:64, :64])
+    return write_image(tmp_path / "clean.png", small)
+
+
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_add_noise_then_denoise_improves_psnr(tmp_path, clean, capsys):
+    noisy = tmp_path / "noisy.png"
+    code, _, _ = run(["add-noise", clean, "-o", noisy, "--noise", "gaussian:25", "--seed", "0", "-q"], capsys)
+    assert code == 0
+    out = tmp_path / "den.png"
+    cmp_png = tmp_path / "cmp.png"
+    code, _, err = run(["denoise", noisy, "-o", out, "--method", "nlm", "--sigma", "25", "--compare", cmp_png,
+                        "--reference", clean], capsys)
+    assert code == 0, err
+    x = quantize(read_image(clean).data)
+    assert psnr(quantize(read_image(out).data), x) > psnr(quantize(read_image(noisy).data), x) + 3
+    assert read_image(cmp_png).data.shape[1] > 3 * 64
+
+
+def test_add_noise_is_seeded_and_saves_map(tmp_path, clean, capsys):
+    a, b, c = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
+    for path, seed in ((a, 0), (b, 0), (c, 1)):
+        assert run(["add-noise", clean, "-o", path, "--noise", "gaussian:10", "--seed", seed, "-q",
+                    "--save-map", tmp_path / f"{path.stem}_map.tif"], capsys)[0] == 0
+    assert np.array_equal(read_image(a).data, read_image(b).data)
+    assert not np.array_equal(read_image(a).data, read_image(c).data)
+    s = read_image(tmp_path / "a_map.tif").data
+    assert np.allclose(s, 10 / 255, atol=2 / 65535)
+
+
+def test_folder_in_folder_out_keeps_16bit(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        write_image(src / f"im{i}.png", Image(rng.random((24, 20, 3)).astype(np.float32), None, 16))
+    code, _, err = run(["denoise", src, "-o", tmp_path / "out", "--method", "gaussian", "--sigma", "10", "-q"],
+                       capsys)
+    assert code == 0, err
+    outs = sorted((tmp_path / "out").iterdir())
+    assert [p.name for p in outs] == ["im0.png", "im1.png"]
+    assert read_image(outs[0]).bit_depth == 16
+
+
+def test_alpha_passes_through(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    alpha = rng.random((16, 16)).astype(np.float32)
+    write_image(tmp_path / "rgba.png", Image(rng.random((16, 16, 3)).astype(np.float32), alpha, 8))
+    assert run(["denoise", tmp_path / "rgba.png", "-o", tmp_path / "o.png", "--method", "median",
+                "--sigma", "20", "-q"], capsys)[0] == 0
+    back = read_image(tmp_path / "o.png")
+    assert np.array_equal(quantize(back.alpha), quantize(alpha))
+
+
+def test_estimate_noise_prints_sigma(tmp_path, clean, capsys):
+    noisy = tmp_path / "n.png"
+    run(["add-noise", clean, "-o", noisy, "--noise", "gaussian:25", "-q"], capsys)
+    code, out, _ = run(["estimate-noise", noisy, "--json"], capsys)
+    assert code == 0
+    sigma = json.loads(out)[0]["sigma"]
+    assert 15 < sigma < 35  # a 64x64 crop of a textured photo: a loose bound
+
+
+def test_methods_lists_registry(capsys):
+    code, out, _ = run(["methods"], capsys)
+    assert code == 0
+    for name in ("nlm", "bm3d", "gaussian", "median", "bilateral", "wavelet", "tv"):
+        assert name in out
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["denoise", "{missing}", "-o", "{tmp}/o.png"], "no such file"),
+    (["denoise", "{bad}", "-o", "{tmp}/o.png", "--method", "median"], "cannot read image"),
+    (["denoise", "{clean}", "-o", "{tmp}/o.png", "--method", "nope"], "valid:"),
+    (["denoise", "{clean}", "-o", "{clean}", "--method", "median"], "refusing to overwrite"),
+    (["add-noise", "{clean}", "-o", "{tmp}/o.png", "--noise", "wobble:3"], "wobble"),
+    (["denoise", "{clean}", "-o", "{tmp}/nowhere/deeper/o.png", "--method", "median"], "folder"),
+])
+def test_bad_input_one_line_nonzero(tmp_path, clean, capsys, argv, needle):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nthis is not really a png")
+    subst = {"{missing}": str(tmp_path / "missing.png"), "{bad}": str(bad), "{clean}": str(clean),
+             "{tmp}": str(tmp_path)}
+    args = []
+    for a in argv:
+        for k, v in subst.items():
+            a = a.replace(k, v)
+        args.append(a)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, err = run(args, capsys)
+    assert code != 0
+    lines = [line for line in err.strip().splitlines() if line.startswith("diffdenoise: error")]
+    assert lines and needle in lines[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no partial output
+
+
+def test_sigma_out_of_range_is_rejected(clean, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "diffdenoise.cli", "denoise", str(clean), "-o",
+                        str(tmp_path / "o.png"), "--sigma", "900"], capture_output=True, text=True)
+    assert r.returncode == 2 and "sigma must be in (0, 255]" in r.stderr
