@@ -162,7 +162,7 @@ def build_app(default_method: str | None = None, limits: Limits = Limits(), devi
                     sigma = gr.Slider(1, 100, value=25, step=1, label="sigma (8-bit units)", interactive=False,
                                       elem_id="sigma")
                 with gr.Row():
-                    steps = gr.Number(None, precision=0, minimum=1, label="steps (empty: method default)",
+                    steps = gr.Number(0, precision=0, minimum=0, label="steps (0: the method default)",
                                       visible=opts["steps"], elem_id="steps")
                     samples = gr.Slider(1, 16, value=1, step=1, label="samples", visible=opts["samples"],
                                         elem_id="samples")
