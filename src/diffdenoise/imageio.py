@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -212,6 +214,22 @@ def _compose(img: Image, bit_depth: int) -> np.ndarray:
     return planes
 
 
+@contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary file name beside ``path`` (same suffix); rename it onto ``path`` only if the block
+    succeeds, else delete it: a reader never sees a half-written output."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.tmp-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def write_image(path: str | os.PathLike, img: Image | np.ndarray, bit_depth: int | None = None,
                 jpeg_quality: int = 95) -> Path:
     """Write atomically; ``bit_depth`` defaults to the image's own (JPEG is always 8-bit)."""
@@ -232,9 +250,7 @@ def write_image(path: str | os.PathLike, img: Image | np.ndarray, bit_depth: int
     if not os.access(folder, os.W_OK):
         raise DiffDenoiseError(f"output folder is not writable: {folder}")
     a = _compose(img, depth)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.tmp-", suffix=suffix, dir=folder)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         if suffix in (".tif", ".tiff"):
             import tifffile
             tifffile.imwrite(tmp, a, photometric="rgb" if img.data.shape[2] == 3 else "minisblack",
@@ -259,9 +275,4 @@ def write_image(path: str | os.PathLike, img: Image | np.ndarray, bit_depth: int
                 im.save(tmp, quality=jpeg_quality)
             else:
                 im.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path

@@ -29,7 +29,6 @@ import os
 import platform
 import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
@@ -39,7 +38,7 @@ import torch
 
 from .. import metrics
 from ..errors import DiffDenoiseError
-from ..imageio import from_tensor, quantize, read_image, to_tensor
+from ..imageio import atomic_output, from_tensor, quantize, read_image, to_tensor
 from ..registry import build_method, get_method_spec
 from .datasets import BenchData, load_benchmark, read_u8
 
@@ -292,15 +291,9 @@ def _atomic_write(path: str | Path, text: str) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise DiffDenoiseError(f"output folder does not exist: {folder}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+    with atomic_output(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
             f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 
