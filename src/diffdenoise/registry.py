@@ -97,14 +97,21 @@ def resolve(target: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-def build_method(name: str, device: str | torch.device = "cpu", **options: Any) -> Denoiser:
-    """Build the named denoiser; unknown options raise with the list of valid ones."""
+def build_method(name: str, device: str | torch.device = "cpu", tile: int | str | None = "auto",
+                 **options: Any) -> Denoiser:
+    """Build the named denoiser; unknown options raise with the list of valid ones.  ``tile``: neural methods (cnn,
+    diffusion) run over overlapping tiles of this side (``"auto"``: from memory; None or 0: whole image), see
+    ``diffdenoise.tiling``; classical methods ignore it."""
     spec = get_method_spec(name)
     bad = sorted(k for k in options if k not in spec.options)
     if bad:
         valid = ", ".join(spec.options) or "none"
         raise DiffDenoiseError(f"method {name!r} does not take option(s) {', '.join(bad)}; valid: {valid}")
-    return resolve(spec.target)(device=device, **{**spec.defaults, **options})
+    method = resolve(spec.target)(device=device, **{**spec.defaults, **options})
+    if spec.family == "classical" or not tile:
+        return method
+    from .tiling import Tiled
+    return Tiled(method, tile)
 
 
 def list_methods() -> list[MethodSpec]:
