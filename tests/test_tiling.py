@@ -130,8 +130,8 @@ def test_no_seams_on_a_smooth_input():
 
 
 def test_stochastic_method_repeatable_whatever_the_batch_and_uncertainty_stitched():
-    method = tiny_realdiff(steps=2, samples=3)
-    y = torch.rand(1, 3, 70, 90, generator=gen(3))
+    method = tiny_realdiff(steps=1, samples=2)
+    y = torch.rand(1, 3, 60, 76, generator=gen(3))                     # 2 x 2 tiles
     one = Tiled(method, tile=48, overlap=16, batch=1)
     a = one(y, generator=gen(7))
     u = one.last_uncertainty
@@ -140,9 +140,8 @@ def test_stochastic_method_repeatable_whatever_the_batch_and_uncertainty_stitche
     torch.testing.assert_close(a, one(y, generator=gen(7)), rtol=0, atol=0)
     assert not torch.allclose(a, one(y, generator=gen(8)))
     assert u is not None and u.shape == y.shape and torch.isfinite(u).all() and (u > 0).all()
-    whole = method(y, generator=gen(7))                                   # the same kind of map untiled
+    method(y, generator=gen(7))                                         # the same kind of map, untiled
     assert 0.2 < u.mean() / method.last_uncertainty.mean() < 5
-    assert whole.shape == y.shape
 
 
 def test_sigma_map_is_cut_with_the_tile():
