@@ -55,6 +55,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _tile_arg(text: str) -> str | int | None:
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--tile takes auto, 0 or a size >= 64, got {text!r}") from None
+    if value == 0:
+        return None
+    if value < 64:
+        raise argparse.ArgumentTypeError(f"--tile takes auto, 0 or a size >= 64, got {value}")
+    return value
+
+
 def _device(name: str) -> str:
     import torch
     if name == "auto":
@@ -162,7 +176,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     options = {k: v for k, v in (("steps", args.steps), ("samples", args.samples), ("sampler", args.sampler))
                if v is not None}
     device = _device(args.device)
-    method = build_method(method_name, device=device, **options)
+    method = build_method(method_name, device=device, tile=args.tile, **options)
     failures = 0
     bar = _progress_iter(list(zip(inputs, outputs)), args.quiet, f"denoise [{method_name}]")
     for src, dst in bar:
@@ -350,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--samples", type=_positive_int, default=None, help="samples averaged (stochastic methods)")
     d.add_argument("--sampler", default=None, help="sampler name (diffusion methods), e.g. ddim or ancestral")
     d.add_argument("--seed", type=int, default=0, help="random seed for stochastic methods")
+    d.add_argument("--tile", type=_tile_arg, default="auto", metavar="auto|N|0",
+                   help="tile size for neural methods: auto (from free memory), N pixels, or 0 for no tiling")
     d.add_argument("--device", default="auto", help="cpu, cuda or auto")
     d.add_argument("--format", choices=["png", "tif", "tiff", "jpg"], default=None,
                    help="output format (default: same as input; PNG for JPEG inputs)")
