@@ -8,12 +8,12 @@ import torch
 from diffdenoise.errors import DiffDenoiseError
 from diffdenoise.noise import (NOISE_MODELS, Camera, Gaussian, Noisy, PoissonGaussian, Range, from_linear,
                                get_noise_model, inverse_smoothstep, parse_noise, smoothstep, spec, to_linear)
-from diffdenoise.noise.camera import bayer_masks, demosaic, mosaic
+from diffdenoise.noise.camera import bayer_masks, demosaic, jpeg_roundtrip, mosaic
 
 SPECS = [
     "gaussian:25", "gaussian:0..55", "poisson_gaussian:0.01,2", "poisson_gaussian:0.01,2,exact=true",
     "spatial:5,50", "camera", "camera:gamma=srgb,jpeg=true,highlights=false",
-    "camera:shot=0.002,read=1e-05,colour=mean", "impulse:0.1", "speckle:0.2", "missing:0.3",
+    "camera:shot=0.002,read=1e-05,colour=mean", "camera:mode=full", "impulse:0.1", "speckle:0.2", "missing:0.3",
 ]
 
 
@@ -140,7 +140,8 @@ def test_spatial_map_spans_range_and_whitens():
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-@pytest.mark.parametrize("text", ["camera", "camera:shot=0.012,read=0.0003", "camera:gamma=srgb,shot=1e-4"])
+@pytest.mark.parametrize("text", ["camera", "camera:shot=0.012,read=0.0003", "camera:gamma=srgb,shot=1e-4",
+                                  "camera:mode=full"])
 def test_camera_noise_matches_propagated_map_on_flat_gray(text, channels):
     model = parse_noise(text)
     x = torch.full((3, channels, 64, 64), 0.5)
@@ -155,10 +156,81 @@ def test_camera_noise_matches_propagated_map_on_flat_gray(text, channels):
 
 def test_camera_output_stays_near_input():
     x = smooth_image(2, 3, 48, 48)
-    y = Camera(shot=1e-4, read=1e-7).sample(x, gens(0, 1))
-    assert (y - x).abs().mean() < 0.02                          # the clean pipeline nearly inverts unprocessing
-    y = parse_noise("camera").sample(x, gens(0, 1))
-    assert (y - x).abs().mean() < 0.1 and y.min() >= 0 and y.max() <= 1
+    # The default mode adds the noise alone, so this first check is now about mode=full (Brooks' output), where the
+    # clean pipeline nearly inverts unprocessing on a smooth image.
+    y = Camera(shot=1e-4, read=1e-7, mode="full").sample(x, gens(0, 1))
+    assert (y - x).abs().mean() < 0.02
+    for text in ("camera", "camera:mode=full"):
+        y = parse_noise(text).sample(x, gens(0, 1))
+        assert (y - x).abs().mean() < 0.1 and y.min() >= 0 and y.max() <= 1
+
+
+def _sharp_image(n, c, h=48, w=40, seed=0):
+    return torch.rand(n, c, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("text", ["camera:shot=0,read=0", "camera:shot=0,read=0,gamma=srgb,highlights=false"])
+def test_camera_zero_noise_returns_the_input(text, channels):
+    x = _sharp_image(3, channels)
+    d = parse_noise(text).draw(x, gens(0, 1, 2))
+    assert torch.equal(d.y, x)                                  # the pipeline's own error is not added
+    assert (d.sigma_map == 0).all()
+    # mode=full shows that error: bilinear demosaicking of the re-mosaicked sharp image.
+    y_full = parse_noise(text + ",mode=full").sample(x, gens(0, 1, 2))
+    assert (y_full - x).pow(2).mean() > 1e-3                    # below 30 dB
+
+
+def test_camera_zero_noise_with_jpeg_is_jpeg_of_the_input():
+    x = _sharp_image(2, 3)
+    y = parse_noise("camera:shot=0,read=0,jpeg=true,quality=80").sample(x, gens(0, 1))
+    assert torch.equal(y, jpeg_roundtrip(x, 80))                # JPEG is the one step that alters the content
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_camera_noise_mode_adds_the_pipeline_noise_only(channels):
+    """y - x = ISP(noisy raw) - ISP(clean raw) with the same camera: mode=full's output minus its zero-noise output
+    (same seeds give the same camera and noise field), wherever the final clip of x + noise is inactive."""
+    x = _sharp_image(2, channels)
+    y = parse_noise("camera:shot=0.004,read=1e-4").sample(x, gens(3, 4))
+    noisy = parse_noise("camera:shot=0.004,read=1e-4,mode=full").sample(x, gens(3, 4))
+    clean = parse_noise("camera:shot=0,read=0,mode=full").sample(x, gens(3, 4))
+    inside = (y > 0) & (y < 1)
+    assert inside.float().mean() > 0.8
+    torch.testing.assert_close((y - x)[inside], (noisy - clean)[inside], atol=1e-6, rtol=0)
+
+
+def test_camera_map_matches_noise_on_sharp_image():
+    """The propagated map describes y - x in the default mode on a sharp image too (the map is evaluated at the clean
+    pipeline's values); in mode=full y - x also holds the demosaicking error, far above the map."""
+    x = 0.2 + 0.6 * _sharp_image(3, 3, 64, 64)
+    for text, lo, hi in [("camera", 0.8, 1.25), ("camera:shot=0.012,read=3e-4", 0.8, 1.25),
+                         ("camera:mode=full", 2.0, math.inf)]:
+        d = parse_noise(text).draw(x, gens(0, 1, 2))
+        ratio = (d.y - x).std(dim=(2, 3)) / d.sigma_map.pow(2).mean(dim=(2, 3)).sqrt()
+        assert ((ratio > lo) & (ratio < hi)).all(), (text, ratio)
+
+
+@pytest.mark.parametrize("shape", [(5, 3, 13, 17), (3, 3, 70, 75), (4, 1, 33, 31)])
+@pytest.mark.parametrize("text", ["camera", "camera:gamma=srgb,mode=full,jpeg=true"])
+def test_camera_batch_invariance_is_exact(text, shape):
+    """The batch runs through the pipeline at once; image i must still equal its batch-of-one draw bit for bit, also
+    at sizes where CPU kernels' vector blocks and thread chunks fall differently (odd sizes, several threads)."""
+    model = parse_noise(text)
+    x = _sharp_image(*shape)
+    d = model.draw(x, gens(*range(shape[0])))
+    for i in range(shape[0]):
+        alone = model.draw(x[i:i + 1], gens(i))
+        assert torch.equal(alone.y[0], d.y[i]) and torch.equal(alone.sigma_map[0], d.sigma_map[i])
+
+
+def test_camera_one_generator_draws_images_in_batch_order():
+    model = parse_noise("camera:jpeg=true")
+    x = _sharp_image(2, 3)
+    y = model.sample(x, torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)
+    first, second = model.sample(x[:1], g), model.sample(x[1:], g)
+    assert torch.equal(y, torch.cat([first, second]))
 
 
 def test_camera_draws_its_camera_per_image():
@@ -215,12 +287,14 @@ def test_spec_units_and_round_trip():
     assert parse_noise("speckle:0.2").sigma == 0.2
     assert parse_noise("poisson_gaussian:0.01,2,true").exact
     assert parse_noise("gaussian:0..55").sigma == Range(0.0, 55 / 255)
-    for text in SPECS + ["camera:quality=90,jpeg=true", "camera:shot=1e-4..0.01", "impulse:0..0.3"]:
+    for text in SPECS + ["camera:quality=90,jpeg=true", "camera:shot=1e-4..0.01", "impulse:0..0.3",
+                         "camera:mode=full,shot=0,read=0", "camera:mode=noise"]:
         model = parse_noise(text)
         assert parse_noise(spec(model)) == model
         assert spec(parse_noise(spec(model))) == spec(model) == str(model)
     assert spec(Gaussian(25 / 255)) == "gaussian:25"
-    assert spec(Camera()) == "camera"
+    assert spec(Camera()) == "camera" == spec(parse_noise("camera:mode=noise"))   # defaults are not shown
+    assert spec(Camera(mode="full", jpeg=True)) == "camera:jpeg=true,mode=full"
     assert parse_noise(Gaussian(0.1)) == Gaussian(0.1)
 
 
@@ -243,6 +317,7 @@ def test_spec_units_and_round_trip():
     ("camera:gamma=2.4", "one of"),
     ("camera:jpeg=perhaps", "true or false"),
     ("camera:quality=0", "in [1, 100]"),
+    ("camera:mode=raw", "one of"),
 ])
 def test_bad_specs_raise_one_line(text, message):
     with pytest.raises(DiffDenoiseError, match=None) as err:
