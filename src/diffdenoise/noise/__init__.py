@@ -17,7 +17,8 @@ Spec strings (``parse_noise``, ``spec``; grammar in :mod:`.registry`), with thei
 ``poisson_gaussian:A,B[,exact=true]``  var = A x + B^2; A on the [0, 1] scale, B in 8-bit units
 ``spatial:MIN,MAX``                    std map spanning [MIN, MAX], 8-bit units
 ``camera[:key=value,...]``             keys shot, read (raw variance, [0, 1] scale), colour, gamma,
-                                       highlights, jpeg, quality (JPEG quality, 1-100)
+                                       highlights, jpeg, quality (JPEG quality, 1-100), mode (noise:
+                                       y = x + pipeline noise, the default; full: y = ISP(noisy raw))
 ``impulse:P``                          fraction of pixels replaced by 0 or 1, in [0, 1]
 ``speckle:SIGMA``                      relative std, dimensionless (y = x (1 + SIGMA n))
 ``missing:P``                          fraction of pixels dropped, in [0, 1]
