@@ -23,6 +23,9 @@ def main() -> int:
     ap.add_argument("--lineage", action="append", default=[], metavar="STEM=TEXT",
                     help="an earlier training stage of STEM (weights continued from it with init_from)")
     ap.add_argument("--source", default="", help="where the eval ran, e.g. the plan file")
+    ap.add_argument("--bench", action="append", default=[], help="JSON written by `diffdenoise bench --json`")
+    ap.add_argument("--stem", action="append", default=[], metavar="METHOD=STEM",
+                    help="with --bench: the weights a method used in that run (e.g. dncnn=dncnn-gray)")
     args = ap.parse_args()
     folder = weights_dir()
     for path in args.eval:
@@ -37,6 +40,22 @@ def main() -> int:
             card.setdefault("metrics", {}).setdefault(rec["dataset"], {}).setdefault(rec["noise"], {})[opts] = entry
             card_path.write_text(json.dumps(card, indent=1) + "\n")
             print(f"{rec['stem']}: {rec['dataset']} {rec['noise']} {opts} PSNR {rec['psnr']:.2f}")
+    stems = dict(item.split("=", 1) for item in args.stem)
+    for path in args.bench:
+        result = json.loads(Path(path).read_text())
+        device = result["config"].get("device_name") or result["config"].get("device", "")
+        for row in result["summary"]:
+            stem = stems.get(row["method"])
+            card_path = folder / f"{stem}.json"
+            if not stem or not card_path.exists():
+                continue
+            card = json.loads(card_path.read_text())
+            entry = {k: row[k] for k in ("psnr", "ssim", "seconds_per_image", "images")}
+            entry.update({"method": row["method"], "device": device, "date": result["config"].get("date", ""),
+                          "source": args.source or path})
+            card.setdefault("metrics", {}).setdefault(row["dataset"], {}).setdefault(row["noise"], {})["{}"] = entry
+            card_path.write_text(json.dumps(card, indent=1) + "\n")
+            print(f"{stem}: {row['dataset']} {row['noise']} PSNR {row['psnr']:.2f}")
     for item in args.lineage:
         stem, _, text = item.partition("=")
         card_path = folder / f"{stem}.json"
