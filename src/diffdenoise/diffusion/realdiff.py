@@ -365,22 +365,9 @@ def build(device: str | torch.device = "cpu", steps: int | None = None, sampler:
     return RealDiffMethod(stems, device, **options)
 
 
-# Hand-written perceptual ramp in the spirit of matplotlib's "magma" (black - purple - red - orange - pale yellow):
-# monotone in lightness, readable in gray print.  Stops (position, r, g, b), linear interpolation between them.
-HEATMAP_STOPS = np.array([
-    [0.000, 0.001, 0.000, 0.015],
-    [0.150, 0.100, 0.050, 0.260],
-    [0.300, 0.290, 0.070, 0.470],
-    [0.450, 0.480, 0.120, 0.500],
-    [0.600, 0.690, 0.190, 0.460],
-    [0.750, 0.890, 0.320, 0.380],
-    [0.875, 0.990, 0.560, 0.380],
-    [1.000, 0.990, 0.990, 0.750],
-], dtype=np.float64)
-
-
 def uncertainty_heatmap(std: torch.Tensor | np.ndarray, vmax: float | None = None) -> np.ndarray:
-    """A per-pixel std map as an H x W x 3 float32 colour image in [0, 1] (:data:`HEATMAP_STOPS`).
+    """A per-pixel std map as an H x W x 3 float32 colour image in [0, 1] (OpenCV's inferno colour map, the one the
+    web app's maps use).
 
     ``std``: H x W, C x H x W or 1 x C x H x W (channels combined by their RMS).  ``vmax``: the std shown at the top
     of the ramp, on the [0, 1] scale; None = the 99th percentile of the map (so a few outliers do not wash it out).
@@ -398,6 +385,7 @@ def uncertainty_heatmap(std: torch.Tensor | np.ndarray, vmax: float | None = Non
     top = float(np.percentile(a, 99)) if vmax is None else float(vmax)
     if not math.isfinite(top) or top <= 0:
         top = float(a.max()) if a.max() > 0 else 1.0
-    u = np.clip(a / top, 0.0, 1.0)
-    rgb = [np.interp(u, HEATMAP_STOPS[:, 0], HEATMAP_STOPS[:, c]) for c in (1, 2, 3)]
-    return np.stack(rgb, axis=-1).astype(np.float32)
+    import cv2
+    levels = np.rint(np.clip(a / top, 0.0, 1.0) * 255.0).astype(np.uint8)
+    bgr = cv2.applyColorMap(levels, cv2.COLORMAP_INFERNO)
+    return np.ascontiguousarray(bgr[:, :, ::-1], dtype=np.float32) / 255.0
