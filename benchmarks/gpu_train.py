@@ -69,8 +69,6 @@ def main() -> int:
                    + " ".join(f"--set {s}" for s in job.get("set", []))
                    + f" --set max_minutes={job.get('minutes', args.minutes)}").strip()
         export_weights(run / "last.safetensors", job["stem"], {"command": command}, folder=weights)
-        if job.get("ship", True) is False:
-            pass
     import torch
     from diffdenoise.bench import run_bench
     device = "cuda" if torch.cuda.is_available() else "cpu"
