@@ -28,6 +28,14 @@ def launch(job: dict, data: str, runs: Path, minutes: float) -> tuple[subprocess
     out = runs / name
     out.mkdir(parents=True, exist_ok=True)
     sets = [f"data_root={data}", f"out={out}", f"max_minutes={job.get('minutes', minutes)}", f"name={name}"]
+    if job.get("init"):  # continue from earlier weights: this machine's last export if it is still warm, else carried
+        cands = [Path("/tmp/diffdenoise_weights") / f"{job['init']}.json", ROOT / ".carry/init" / f"{job['init']}.json"]
+        found = [c for c in cands if c.is_file()]
+        if found:
+            sets.append(f"init_from={found[0]}")
+            job["init_used"] = str(found[0])
+        else:
+            print(f"{name}: no weights {job['init']} to start from; training from scratch", flush=True)
     sets += job.get("set", [])
     cmd = [sys.executable, "-m", "diffdenoise.train", str(ROOT / job["config"])] + sum((["--set", s] for s in sets), [])
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CUDA_VISIBLE_DEVICES": str(job.get("gpu", 0)),
@@ -67,7 +75,8 @@ def main() -> int:
             continue
         command = (f"PYTHONPATH=src python3 -m diffdenoise.train {job['config']} "
                    + " ".join(f"--set {s}" for s in job.get("set", []))
-                   + f" --set max_minutes={job.get('minutes', args.minutes)}").strip()
+                   + f" --set max_minutes={job.get('minutes', args.minutes)}"
+                   + (f" --set init_from={job['init_used']}" if job.get("init_used") else "")).strip()
         export_weights(run / "last.safetensors", job["stem"], {"command": command}, folder=weights)
     import torch
     from diffdenoise.bench import run_bench

@@ -79,3 +79,8 @@ def mwcnn_method(device: str | torch.device = "cpu", variant: str | None = None)
 
 def pridnet_method(device: str | torch.device = "cpu", variant: str | None = None) -> CNNDenoiser:
     return CNNDenoiser("pridnet", device, variant)
+
+
+def pridnet_real_method(device: str | torch.device = "cpu") -> CNNDenoiser:
+    """PRIDNet trained for real camera noise (camera model + PolyU pairs), blind; color only."""
+    return CNNDenoiser("pridnet", device, "real")

@@ -61,6 +61,8 @@ METHODS: dict[str, MethodSpec] = {
                         "diffdenoise.learned:mwcnn_method", weights=("mwcnn-color", "mwcnn-gray")),
     "pridnet": MethodSpec("pridnet", "PRIDNet (channel attention, pyramid pooling, kernel selection)", "cnn",
                           "diffdenoise.learned:pridnet_method", weights=("pridnet-color", "pridnet-gray")),
+    "pridnet-real": MethodSpec("pridnet-real", "PRIDNet trained on real camera noise (camera model + PolyU pairs)",
+                               "cnn", "diffdenoise.learned:pridnet_real_method", weights=("pridnet-real",)),
     "ddpm-match": MethodSpec("ddpm-match", "unconditional DDPM entered at the step matching sigma (seed 001 §3.1)",
                              "diffusion", "diffdenoise.diffusion.ddpm_match:build",
                              weights=("ddpm-natural",), options=("steps", "sampler", "samples", "offset", "repeat_last"),
