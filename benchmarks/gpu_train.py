@@ -38,7 +38,9 @@ def launch(job: dict, data: str, runs: Path, minutes: float) -> tuple[subprocess
             print(f"{name}: no weights {job['init']} to start from; training from scratch", flush=True)
     sets += job.get("set", [])
     cmd = [sys.executable, "-m", "diffdenoise.train", str(ROOT / job["config"])] + sum((["--set", s] for s in sets), [])
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CUDA_VISIBLE_DEVICES": str(job.get("gpu", 0)),
+    import torch
+    gpus = max(torch.cuda.device_count(), 1)  # a plan written for two GPUs still runs on one
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CUDA_VISIBLE_DEVICES": str(job.get("gpu", 0) % gpus),
            "PYTHONUNBUFFERED": "1"}
     log = open(out / "train.log", "w")
     print("launch:", " ".join(shlex.quote(c) for c in cmd), flush=True)
