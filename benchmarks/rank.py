@@ -1,0 +1,456 @@
+"""One table ranking every method on every benchmark set, and a PSNR-vs-time scatter plot, from the result files.
+
+    .venv/bin/python benchmarks/rank.py --out benchmarks/results/ranking.md --plot docs/img/psnr_vs_time.png
+
+Reads every JSON file under ``benchmarks/results/`` (recursively) of one of two shapes and ignores the others:
+
+- a bench file, written by ``diffdenoise bench --json`` / :func:`diffdenoise.bench.write_json`:
+  ``{"summary": [{method, dataset, noise, psnr, ssim, seconds_per_image, images}], "config": {date, device,
+  device_name, method_options, sigma_mode, limit, ...}}``;
+- a GPU driver file, ``benchmarks/results/gpu/*_eval.json`` written by ``benchmarks/gpu_train.py``:
+  ``{"<method>|<data>|<noise>|<options>": {method, dataset, noise, psnr, ssim, seconds_per_image, images, stem,
+  options, device, gpu, date}}``.
+
+A **row** is a method with its non-default options (``cddpm`` and ``cddpm (steps=4)`` are two rows), with the
+weights' stem when they are not the method's own, and "σ̂" for a sigma-taking method run blind on synthetic noise.
+A **column** is a dataset and a noise (``cbsd68_jpg`` counts as ``cbsd68``: the same pixels, MANIFEST.md).
+When a row/column pair was measured more than once, a full-set record beats a subset (``--limit``) one, then the
+newest record wins, whatever the device.  The time of a record is its own timestamp; the GPU files carry only a
+date, so their records are placed at the time the file was written (its last git commit when it is committed and
+unchanged, else its modification time) when that falls on the record's date, else at the start of that date.
+Subset records are printed in italics with their image count and are not ranked.  A cell no record fills stays
+empty: nothing is estimated or copied from elsewhere.
+
+The scatter plot has one panel per (dataset, noise, device): CPU and GPU seconds never share a panel.  It uses the
+newest full-set record of each row on that device; CPU times come from shared, busy cores (see each source).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import inspect
+import json
+import math
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+
+# Datasets stored under two names with identical pixels (MANIFEST.md: CBSD68 = decoded BSDS500 val JPEGs).
+DATASET_ALIASES = {"cbsd68_jpg": "cbsd68"}
+DATASET_NAMES = {"polyu:test": "PolyU test", "fmdd": "FMDD", "sidd_sample": "SIDD sample", "cbsd68": "CBSD68",
+                 "kodak24": "Kodak24", "set12": "Set12", "bsd68": "BSD68"}
+DATASET_ORDER = ("polyu:test", "fmdd", "sidd_sample", "cbsd68", "kodak24", "set12", "bsd68")
+FAMILY_ORDER = ("diffusion", "cnn", "classical")
+# Option values a builder treats as its default although they are spelt differently (cddpm.py: steps=None means
+# one step from the matched entry).
+IMPLIED_DEFAULTS = {"cddpm": {"steps": 1}, "cddpm-prob": {"steps": 1}}
+SIGMA_FREE = {"realdiff"}        # ignores the sigma it is given (besides the CNNs): "blind" is not a variant
+DEFAULT_PANELS = ("cbsd68:gaussian:25:cpu", "polyu:test:real:cpu")
+
+
+@dataclass(frozen=True)
+class Result:
+    """One summary row of one result file."""
+    method: str
+    options: tuple[tuple[str, Any], ...]    # non-default options, sorted
+    stem: str | None                        # weights used when they are not the method's own
+    blind: bool                             # a sigma-taking method given no sigma on synthetic noise
+    dataset: str
+    noise: str
+    psnr: float
+    ssim: float
+    seconds: float
+    images: int
+    limited: bool                           # run with --limit (a subset of the set)
+    device: str                             # "cpu" or "cuda"
+    device_name: str
+    when: dt.datetime                       # UTC
+    stamp: str                              # the date (and time) as the file states it
+    source: Path
+    order: int                              # position in its file
+
+    @property
+    def row(self) -> tuple[str, tuple[tuple[str, Any], ...], str | None, bool]:
+        return (self.method, self.options, self.stem, self.blind)
+
+    @property
+    def column(self) -> tuple[str, str]:
+        return (self.dataset, self.noise)
+
+
+def _spec(method: str) -> Any:
+    from diffdenoise.registry import METHODS
+    return METHODS.get(method)
+
+
+def family(method: str) -> str:
+    spec = _spec(method)
+    return spec.family if spec is not None else "other"
+
+
+def _builder_defaults(method: str) -> dict[str, Any]:
+    spec = _spec(method)
+    if spec is None:
+        return dict(IMPLIED_DEFAULTS.get(method, {}))
+    defaults: dict[str, Any] = {}
+    try:
+        from diffdenoise.registry import resolve
+        for name, p in inspect.signature(resolve(spec.target)).parameters.items():
+            if p.default is not inspect.Parameter.empty:
+                defaults[name] = p.default
+    except Exception:       # a method whose module cannot be imported here: keep every option in the label
+        pass
+    return {**defaults, **spec.defaults, **IMPLIED_DEFAULTS.get(method, {})}
+
+
+def normalise_options(method: str, options: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    """The options that differ from the method's defaults, as a sorted tuple (hashable)."""
+    defaults = _builder_defaults(method)
+    return tuple(sorted((k, v) for k, v in (options or {}).items() if k not in defaults or defaults[k] != v))
+
+
+def _own_stem(method: str, stem: str | None) -> str | None:
+    spec = _spec(method)
+    if stem is None or (spec is not None and stem in spec.weights):
+        return None
+    return stem
+
+
+def _takes_sigma(method: str) -> bool:
+    return family(method) not in ("cnn",) and method not in SIGMA_FREE
+
+
+def _parse_time(text: str) -> dt.datetime:
+    t = dt.datetime.fromisoformat(text)
+    return t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
+
+
+def file_written(path: Path) -> dt.datetime:
+    """When ``path`` was written: its last commit if it is tracked and unchanged, else its modification time."""
+    try:
+        changed = subprocess.run(["git", "status", "--porcelain", "--", path.name], cwd=path.parent,
+                                 capture_output=True, text=True, timeout=30)
+        if changed.returncode == 0 and not changed.stdout.strip():
+            log = subprocess.run(["git", "log", "-1", "--format=%cI", "--", path.name], cwd=path.parent,
+                                 capture_output=True, text=True, timeout=30)
+            if log.returncode == 0 and log.stdout.strip():
+                return _parse_time(log.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
+
+
+def _record_time(stamp: str, path: Path) -> dt.datetime:
+    if "T" in stamp or " " in stamp.strip():
+        return _parse_time(stamp)
+    day = dt.date.fromisoformat(stamp)
+    written = file_written(path)
+    if written.date() == day:
+        return written
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+
+
+def _bench_results(data: dict[str, Any], path: Path) -> list[Result]:
+    config = data.get("config", {})
+    stamp = str(config.get("date", ""))
+    when = _record_time(stamp, path) if stamp else file_written(path)
+    sigma_blind = config.get("sigma_mode") == "auto"
+    out = []
+    for i, row in enumerate(data["summary"]):
+        method, noise = row["method"], row["noise"]
+        options = config.get("method_options", {}).get(method, {})
+        out.append(Result(
+            method=method, options=normalise_options(method, options), stem=None,
+            blind=sigma_blind and noise != "real" and _takes_sigma(method),
+            dataset=DATASET_ALIASES.get(row["dataset"], row["dataset"]), noise=noise,
+            psnr=float(row["psnr"]), ssim=float(row["ssim"]), seconds=float(row["seconds_per_image"]),
+            images=int(row["images"]), limited=config.get("limit") is not None,
+            device=str(config.get("device", "cpu")).split(":")[0],
+            device_name=str(config.get("device_name", config.get("device", "?")))
+            + (f", {config['cpu_count']} cores" if config.get("cpu_count") and config.get("device") == "cpu" else ""),
+            when=when, stamp=stamp[:16].replace("T", " ") or when.strftime("%Y-%m-%d %H:%M"), source=path, order=i))
+    return out
+
+
+def _gpu_results(data: dict[str, Any], path: Path) -> list[Result]:
+    out = []
+    for i, row in enumerate(data.values()):
+        method, noise = row["method"], row["noise"]
+        stamp = str(row.get("date", ""))
+        out.append(Result(
+            method=method, options=normalise_options(method, row.get("options")),
+            stem=_own_stem(method, row.get("stem")),
+            blind=row.get("sigma_mode") == "auto" and noise != "real" and _takes_sigma(method),
+            dataset=DATASET_ALIASES.get(row["dataset"], row["dataset"]), noise=noise,
+            psnr=float(row["psnr"]), ssim=float(row["ssim"]), seconds=float(row["seconds_per_image"]),
+            images=int(row["images"]), limited=row.get("limit") is not None,
+            device=str(row.get("device", "cuda")).split(":")[0], device_name=str(row.get("gpu", row.get("device"))),
+            when=_record_time(stamp, path) if stamp else file_written(path), stamp=stamp, source=path, order=i))
+    return out
+
+
+def _is_summary_row(row: Any) -> bool:
+    return isinstance(row, dict) and {"method", "dataset", "noise", "psnr", "ssim", "seconds_per_image",
+                                      "images"} <= set(row)
+
+
+def load_results(root: Path = RESULTS) -> list[Result]:
+    """Every benchmark record in the JSON files under ``root`` (other JSON files are ignored)."""
+    results: list[Result] = []
+    for path in sorted(Path(root).rglob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        if isinstance(data.get("summary"), list) and isinstance(data.get("config"), dict) and \
+                all(_is_summary_row(r) for r in data["summary"]):
+            results.extend(_bench_results(data, path))
+        elif data and all(_is_summary_row(v) for v in data.values()):
+            results.extend(_gpu_results(data, path))
+    return results
+
+
+def _preference(r: Result) -> tuple[Any, ...]:
+    return (not r.limited, r.when, str(r.source), r.order)
+
+
+def select(results: Iterable[Result], device: str | None = None
+           ) -> dict[tuple[Any, ...], dict[tuple[str, str], Result]]:
+    """row -> column -> the winning record (full set before subset, then newest); ``device`` keeps one device."""
+    best: dict[tuple[Any, ...], dict[tuple[str, str], Result]] = {}
+    for r in results:
+        if device is not None and r.device != device:
+            continue
+        cells = best.setdefault(r.row, {})
+        if r.column not in cells or _preference(r) > _preference(cells[r.column]):
+            cells[r.column] = r
+    return best
+
+
+def _column_key(col: tuple[str, str]) -> tuple[Any, ...]:
+    dataset, noise = col
+    pos = DATASET_ORDER.index(dataset) if dataset in DATASET_ORDER else len(DATASET_ORDER)
+    kind, _, level = noise.partition(":")
+    try:
+        number = float(level)
+    except ValueError:
+        number = math.inf
+    return (pos, dataset, noise != "real", kind, number, noise)
+
+
+def column_label(col: tuple[str, str]) -> str:
+    dataset, noise = col
+    name = DATASET_NAMES.get(dataset, dataset)
+    if noise == "real":
+        return f"{name} (real)"
+    kind, _, level = noise.partition(":")
+    return f"{name} σ{level}" if kind == "gaussian" and "," not in level else f"{name} {noise}"
+
+
+def row_label(row: tuple[Any, ...]) -> str:
+    method, options, stem, blind = row
+    extra = [f"{k}={v}" for k, v in options]
+    if stem:
+        extra.append(f"weights {stem}")
+    if blind:
+        extra.append("σ̂")
+    return f"`{method}`" + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _row_key(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    method, options, stem, blind = row
+    from diffdenoise.registry import METHODS
+    fam = family(method)
+    names = list(METHODS)
+    return (FAMILY_ORDER.index(fam) if fam in FAMILY_ORDER else len(FAMILY_ORDER),
+            names.index(method) if method in names else len(names), method, len(options), str(options),
+            stem or "", blind)
+
+
+def ranks(cells: dict[tuple[Any, ...], Result]) -> dict[tuple[Any, ...], int]:
+    """Competition ranks by PSNR (1 = best; ties share a rank) among the full-set records of one column."""
+    full = {row: r.psnr for row, r in cells.items() if not r.limited}
+    return {row: 1 + sum(1 for other in full.values() if other > psnr) for row, psnr in full.items()}
+
+
+def _source_label(r: Result) -> str:
+    try:
+        path = r.source.resolve().relative_to(REPO)
+    except ValueError:
+        path = r.source
+    device = "CPU" if r.device == "cpu" else "GPU"
+    return f"{device}: `{path}`, {r.device_name}, {r.stamp}"
+
+
+def build_table(results: Sequence[Result]) -> str:
+    """The markdown ranking table and its list of sources."""
+    best = select(results)
+    columns = sorted({col for cells in best.values() for col in cells}, key=_column_key)
+    rows = sorted(best, key=_row_key)
+    by_column = {col: {row: best[row][col] for row in rows if col in best[row]} for col in columns}
+    column_ranks = {col: ranks(cells) for col, cells in by_column.items()}
+    sources: dict[str, str] = {}
+    counters = {"cpu": 0, "gpu": 0}
+
+    def source_id(r: Result) -> str:
+        label = _source_label(r)
+        if label not in sources:
+            kind = "cpu" if r.device == "cpu" else "gpu"
+            counters[kind] += 1
+            sources[label] = f"{'C' if kind == 'cpu' else 'G'}{counters[kind]}"
+        return sources[label]
+
+    header = "| method | family | " + " | ".join(column_label(c) for c in columns) + " |"
+    lines = [header, "|---|---|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for col in columns:
+            r = best[row].get(col)
+            if r is None:
+                cells.append("")
+                continue
+            sid = source_id(r)
+            if r.limited:
+                cells.append(f"*{r.psnr:.2f} / {r.ssim:.4f}* (first {r.images}) {sid}")
+                continue
+            rank = column_ranks[col][row]
+            psnr = f"**{r.psnr:.2f}**" if rank == 1 else f"{r.psnr:.2f}"
+            cells.append(f"{psnr} / {r.ssim:.4f} #{rank} {sid}")
+        lines.append(f"| {row_label(row)} | {family(row[0])} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Cells: PSNR dB / SSIM, #rank by PSNR within the column (bold: best), source. Empty: not measured. "
+                 "*Italics*: a subset of the set (`--limit`), not ranked. σ̂: sigma estimated from the image. "
+                 "Where a method/set/noise was measured more than once, the newest full-set record is shown.")
+    lines.append("")
+    lines.append("Sources:")
+    for label, sid in sorted(sources.items(), key=lambda kv: (kv[1][0], int(kv[1][1:]))):
+        lines.append(f"- {sid} — {label}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_panel(text: str) -> tuple[str, str, str]:
+    """``dataset:noise:device`` (the dataset may hold a colon, e.g. ``polyu:test:real:cpu``)."""
+    parts = text.split(":")
+    if len(parts) < 3 or parts[-1] not in ("cpu", "cuda"):
+        raise SystemExit(f"bad panel {text!r}: expected dataset:noise:device, device cpu or cuda")
+    device = parts[-1]
+    if parts[-2] == "real":
+        return ":".join(parts[:-2]), "real", device
+    return ":".join(parts[:-3]), ":".join(parts[-3:-1]), device
+
+
+def _place_labels(ax: Any, items: list[tuple[str, float, float]], fontsize: float = 7) -> None:
+    """Label each marker at the first of a few offsets whose text box overlaps no earlier label or marker
+    (display pixels; a text box is estimated from the character count)."""
+    dpi_scale = ax.figure.dpi / 72
+    char_w, line_h = 0.6 * fontsize * dpi_scale, 1.3 * fontsize * dpi_scale
+    centres = [tuple(ax.transData.transform((x, y))) for _, x, y in items]
+    taken = [(cx - 4, cy - 4, cx + 4, cy + 4) for cx, cy in centres]
+    for (text, x, y), (cx, cy) in sorted(zip(items, centres), key=lambda it: -it[0][2]):
+        w = char_w * len(text)
+        candidates = [(6, 2), (6, -line_h - 2), (-w - 6, 2), (-w - 6, -line_h - 2), (6, line_h + 2),
+                      (6, -2 * line_h - 2), (-w / 2, line_h + 4), (-w / 2, -2 * line_h - 4)]
+        for dx, dy in candidates:
+            box = (cx + dx, cy + dy, cx + dx + w, cy + dy + line_h)
+            if not any(box[0] < t[2] and t[0] < box[2] and box[1] < t[3] and t[1] < box[3] for t in taken):
+                break
+        else:
+            dx, dy = candidates[0]
+            box = (cx + dx, cy + dy, cx + dx + w, cy + dy + line_h)
+        taken.append(box)
+        ax.annotate(text, (x, y), textcoords="offset pixels", xytext=(dx, dy), fontsize=fontsize,
+                    va="bottom", ha="left")
+
+
+def scatter(results: Sequence[Result], panels: Sequence[tuple[str, str, str]], path: Path) -> list[str]:
+    """PSNR against seconds per image (log axis), one panel per (dataset, noise, device); returns one caption line
+    per panel naming its sources."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"diffusion": "tab:red", "cnn": "tab:blue", "classical": "tab:gray", "other": "tab:green"}
+    markers = {"diffusion": "o", "cnn": "s", "classical": "^", "other": "D"}
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.8), squeeze=False, dpi=110)
+    captions: list[str] = []
+    labels: list[tuple[Any, list[tuple[tuple[Any, ...], Result]]]] = []
+    for ax, (dataset, noise, device) in zip(axes[0], panels):
+        best = select(results, device=device)
+        points = [(row, cells[(dataset, noise)]) for row, cells in best.items()
+                  if (dataset, noise) in cells and not cells[(dataset, noise)].limited]
+        where = "CPU" if device == "cpu" else "GPU"
+        names = sorted({r.device_name for _, r in points})
+        ax.set_title(f"{column_label((dataset, noise))} — {where}" + (f" ({', '.join(names)})" if names else ""),
+                     fontsize=10)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"seconds per image ({where}, log scale)")
+        ax.set_ylabel("PSNR (dB)")
+        ax.grid(True, which="both", alpha=0.3)
+        for row, r in points:
+            fam = family(r.method)
+            ax.scatter([r.seconds], [r.psnr], c=colors.get(fam, "black"), marker=markers.get(fam, "o"), s=40,
+                       zorder=3)
+        if points:
+            xs, ys = [r.seconds for _, r in points], [r.psnr for _, r in points]
+            ax.set_xlim(min(xs) / 2, max(xs) * 4)
+            pad = max(0.3, 0.08 * (max(ys) - min(ys)))
+            ax.set_ylim(min(ys) - pad, max(ys) + pad)
+        else:
+            ax.text(0.5, 0.5, "no full-set record", transform=ax.transAxes, ha="center")
+        labels.append((ax, points))
+        for fam in FAMILY_ORDER:
+            ax.scatter([], [], c=colors[fam], marker=markers[fam], label=fam)
+        ax.legend(loc="lower right", fontsize=8)
+        files = sorted({str(r.source.resolve().relative_to(REPO)) if r.source.resolve().is_relative_to(REPO)
+                        else str(r.source) for _, r in points})
+        captions.append(f"{column_label((dataset, noise))}, {where}: {len(points)} methods from "
+                        + ", ".join(f"`{f}`" for f in files))
+    fig.tight_layout()
+    for ax, points in labels:
+        _place_labels(ax, [(row_label(row).replace("`", ""), r.seconds, r.psnr) for row, r in points])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=fig.dpi)
+    plt.close(fig)
+    return captions
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description="Rank every method on every benchmark set from the JSON files under benchmarks/results/.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Examples:\n  .venv/bin/python benchmarks/rank.py\n"
+               "  .venv/bin/python benchmarks/rank.py --out benchmarks/results/ranking.md "
+               "--plot docs/img/psnr_vs_time.png\n"
+               "  .venv/bin/python benchmarks/rank.py --plot out/p.png --panel set12:gaussian:25:cpu")
+    p.add_argument("--results", type=Path, default=RESULTS, help="folder searched for JSON (default: %(default)s)")
+    p.add_argument("--out", type=Path, help="also write the table to this markdown file (default: print only)")
+    p.add_argument("--plot", type=Path, help="write the PSNR-vs-time scatter PNG here (default: no plot)")
+    p.add_argument("--panel", action="append", default=None,
+                   help="dataset:noise:device of one scatter panel, repeatable "
+                        f"(default: {' and '.join(DEFAULT_PANELS)})")
+    args = p.parse_args(argv)
+    results = load_results(args.results)
+    if not results:
+        print(f"no benchmark records under {args.results}", file=sys.stderr)
+        return 2
+    text = build_table(results)
+    if args.plot is not None:
+        captions = scatter(results, [parse_panel(x) for x in (args.panel or DEFAULT_PANELS)], args.plot)
+        text += "\nScatter plot `" + str(args.plot) + "`, newest full-set record per method and device:\n" + \
+            "".join(f"- {c}\n" for c in captions)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""benchmarks/rank.py on a tiny synthetic results folder: ranking, newest record wins, subsets, empty cells."""
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+RANK = Path(__file__).resolve().parents[1] / "benchmarks" / "rank.py"
+
+
+@pytest.fixture(scope="module")
+def rank():
+    spec = importlib.util.spec_from_file_location("rank_script", RANK)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module          # dataclasses resolve annotations through sys.modules
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def bench_file(path, date, dataset, noise, rows, limit=None, options=None):
+    summary = [{"method": m, "dataset": dataset, "noise": noise, "psnr": p, "ssim": s, "seconds_per_image": t,
+                "images": n} for m, p, s, t, n in rows]
+    config = {"date": date, "device": "cpu", "device_name": "Test CPU", "cpu_count": 2, "limit": limit,
+              "sigma_mode": "true", "method_options": options or {m: {} for m, *_ in rows}}
+    path.write_text(json.dumps({"summary": summary, "records": [], "config": config}))
+
+
+def cells(table, label):
+    """The data cells of the row labelled ``label`` (as rank.row_label writes it)."""
+    line = next(line for line in table.splitlines() if line.startswith(f"| {label} |"))
+    return [c.strip() for c in line.strip("|").split("|")][2:]
+
+
+def test_table_ranks_keeps_newest_and_leaves_gaps(rank, tmp_path):
+    cpu = tmp_path / "cpu"
+    cpu.mkdir()
+    bench_file(cpu / "old.json", "2026-01-01T10:00:00+00:00", "set12", "gaussian:25",
+               [("nlm", 28.0, 0.80, 1.0, 12), ("dncnn", 30.0, 0.85, 2.0, 12)])
+    bench_file(cpu / "new.json", "2026-01-02T10:00:00+00:00", "set12", "gaussian:25",
+               [("nlm", 29.0, 0.81, 1.5, 12)])
+    # a newer subset run must not replace the full one ...
+    bench_file(cpu / "subset.json", "2026-01-03T10:00:00+00:00", "set12", "gaussian:25",
+               [("nlm", 35.0, 0.99, 1.0, 3)], limit=3)
+    # ... but is shown, unranked, where no full run exists
+    bench_file(cpu / "bm3d.json", "2026-01-03T11:00:00+00:00", "polyu:test", "real",
+               [("bm3d", 37.0, 0.95, 100.0, 6)], limit=6)
+    (cpu / "estimate.json").write_text(json.dumps({"summary": [{"method": "pca", "sigma": 5}], "date": "x"}))
+    gpu = tmp_path / "gpu"
+    gpu.mkdir()
+    eval_path = gpu / "r_eval.json"
+    eval_path.write_text(json.dumps({
+        "dncnn|cbsd68_jpg|gaussian:25|{}": {"method": "dncnn", "dataset": "cbsd68_jpg", "noise": "gaussian:25",
+                                             "psnr": 30.4, "ssim": 0.856, "seconds_per_image": 0.007, "images": 68,
+                                             "stem": "dncnn-color", "options": {}, "device": "cuda",
+                                             "gpu": "Test GPU", "date": "2026-01-02"},
+        "dncnn|set12|gaussian:25|{}": {"method": "dncnn", "dataset": "set12", "noise": "gaussian:25",
+                                       "psnr": 31.0, "ssim": 0.9, "seconds_per_image": 0.01, "images": 12,
+                                       "stem": "dncnn-gray", "options": {}, "device": "cuda", "gpu": "Test GPU",
+                                       "date": "2026-01-01"}}))
+    # a date-only record takes its file's time on that date (here 2026-01-01 09:00, older than old.json)
+    stamp = 1767258000  # 2026-01-01T09:00:00Z
+    os.utime(eval_path, (stamp, stamp))
+
+    results = rank.load_results(tmp_path)
+    assert len(results) == 7                      # the estimate file is ignored
+    table = rank.build_table(results)
+    header = table.splitlines()[0]
+    assert header.index("PolyU test (real)") < header.index("CBSD68 σ25") < header.index("Set12 σ25")
+
+    polyu, cbsd68, set12 = cells(table, "`nlm`")
+    assert polyu == "" and cbsd68 == ""            # never measured: empty
+    assert set12.startswith("29.00 / 0.8100 #2")   # newest full record; the subset's 35.00 does not win
+    assert "35.00" not in table and "28.00" not in table
+
+    polyu, cbsd68, set12 = cells(table, "`dncnn`")
+    assert polyu == ""
+    assert cbsd68.startswith("**30.40** / 0.8560 #1 G")   # cbsd68_jpg counts as cbsd68
+    # the CPU record (2026-01-01 10:00) is newer than the GPU one (file written 09:00 that day)
+    assert set12.startswith("**30.00** / 0.8500 #1 C")
+
+    polyu, cbsd68, set12 = cells(table, "`bm3d`")
+    assert polyu.startswith("*37.00 / 0.9500* (first 6)") and "#" not in polyu
+    assert cbsd68 == "" and set12 == ""
+
+    # every source is listed with its device and date
+    assert "GPU: " in table and "Test GPU, 2026-01-02" in table and "CPU: " in table and "2026-01-02 10:00" in table
+
+
+def test_newest_of_two_files_and_option_variants(rank, tmp_path):
+    bench_file(tmp_path / "a.json", "2026-01-05T10:00:00+00:00", "cbsd68", "gaussian:25",
+               [("cddpm", 31.3, 0.88, 8.0, 68), ("realdiff", 30.5, 0.85, 8.0, 68)],
+               options={"cddpm": {}, "realdiff": {"steps": 1}})
+    bench_file(tmp_path / "b.json", "2026-01-04T10:00:00+00:00", "cbsd68", "gaussian:25",
+               [("cddpm", 31.0, 0.88, 20.0, 68), ("realdiff", 30.0, 0.85, 30.0, 68)],
+               options={"cddpm": {"steps": 1}, "realdiff": {"steps": 5}})
+    results = rank.load_results(tmp_path)
+    best = rank.select(results)
+    # cddpm {} and {"steps": 1} are the same configuration: the newer file (a.json) wins
+    assert best[("cddpm", (), None, False)][("cbsd68", "gaussian:25")].psnr == 31.3
+    # realdiff with 5 steps is its own row
+    assert best[("realdiff", (("steps", 5),), None, False)][("cbsd68", "gaussian:25")].psnr == 30.0
+    table = rank.build_table(results)
+    assert "| `realdiff` (steps=5) |" in table
+    assert cells(table, "`realdiff`")[0].startswith("30.50 / 0.8500 #2")
+    assert cells(table, "`realdiff` (steps=5)")[0].startswith("30.00 / 0.8500 #3")
+
+
+def test_scatter_writes_png(rank, tmp_path):
+    pytest.importorskip("matplotlib")
+    bench_file(tmp_path / "a.json", "2026-01-05T10:00:00+00:00", "polyu:test", "real",
+               [("nlm", 36.0, 0.9, 5.0, 22), ("dncnn", 37.0, 0.95, 10.0, 22)])
+    out = tmp_path / "p.png"
+    captions = rank.scatter(rank.load_results(tmp_path), [rank.parse_panel("polyu:test:real:cpu"),
+                                                          rank.parse_panel("cbsd68:gaussian:25:cuda")], out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert captions[0].startswith("PolyU test (real), CPU: 2 methods") and "0 methods" in captions[1]
+    assert rank.parse_panel("cbsd68:gaussian:25:cpu") == ("cbsd68", "gaussian:25", "cpu")
