@@ -159,10 +159,11 @@ def _load_noise_map(spec: str | None, y, path: Path):
 
 
 def cmd_denoise(args: argparse.Namespace) -> int:
-    import numpy as np
+    """Resolve inputs, outputs and the method; then run on one device, on several (one worker process each, a
+    disjoint slice of the files each) or, under ``torchrun``, on this rank's slice (see ``diffdenoise.runtime``)."""
     import torch
-    from .imageio import read_image, write_image, from_tensor, to_tensor
-    from .registry import build_method, default_method, get_method_spec
+    from .registry import default_method, get_method_spec
+    from .runtime import parse_devices, shard, torchrun_rank
 
     inputs = _expand_inputs(args.inputs)
     outputs = _output_paths(inputs, args.output, args.format, many=len(inputs) > 1 or any(Path(p).is_dir()
@@ -171,14 +172,54 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         raise DiffDenoiseError("--compare and --uncertainty work with one input image")
     if args.uncertainty and (args.samples or 1) < 2:
         raise DiffDenoiseError("--uncertainty needs --samples 2 or more (the map is the std over the samples)")
-    method_name = args.method or default_method()
-    spec = get_method_spec(method_name)
+    args.method = args.method or default_method()
+    get_method_spec(args.method)
+    pairs = list(zip(inputs, outputs))
+    launched = torchrun_rank()
+    if launched is not None:
+        if args.devices:
+            raise DiffDenoiseError("--devices cannot be used under torchrun: each rank takes one device")
+        rank, world, local = launched
+        device = _device(args.device)
+        if device == "cuda":
+            device = f"cuda:{local % torch.cuda.device_count()}"
+        mine = shard(pairs, rank, world)
+        failures = _denoise_files(args, mine, device, show=rank == 0 and len(pairs) > 1,
+                                  desc=f"denoise [{args.method}, rank {rank} of {world}]")
+        return _report_failures(failures, len(mine))
+    devices = parse_devices(args.devices) if args.devices else [_device(args.device)]
+    if len(devices) == 1 or len(pairs) == 1:
+        failures = _denoise_files(args, pairs, devices[0], show=len(pairs) > 1, desc=f"denoise [{args.method}]")
+    else:
+        failures = _denoise_sharded(args, pairs, devices)
+    return _report_failures(failures, len(pairs))
+
+
+def _report_failures(failures: int, total: int) -> int:
+    if failures:
+        print(f"diffdenoise: {failures} of {total} image(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _denoise_files(args: argparse.Namespace, pairs: Sequence[tuple[Path, Path]], device: str, *,
+                   show: bool = False, desc: str = "denoise", on_image: Callable[[], None] | None = None) -> int:
+    """Denoise ``pairs`` (input, output) on ``device``; returns the number of images that failed.  ``show``: a
+    progress bar (unless --quiet); ``on_image``: called after each image (the sharded run's progress)."""
+    import numpy as np
+    import torch
+    from .imageio import from_tensor, read_image, to_tensor, write_image
+    from .registry import build_method, get_method_spec
+
+    spec = get_method_spec(args.method)
     options = {k: v for k, v in (("steps", args.steps), ("samples", args.samples), ("sampler", args.sampler))
                if v is not None}
-    device = _device(args.device)
-    method = build_method(method_name, device=device, tile=args.tile, **options)
+    method = build_method(args.method, device=device, tile=args.tile, **options)
+    compile_net = args.compile and spec.family != "classical"
+    if args.compile and not compile_net and not args.quiet:
+        print(f"diffdenoise: note: --compile applies to neural methods; {args.method} runs as is", file=sys.stderr)
     failures = 0
-    bar = _progress_iter(list(zip(inputs, outputs)), args.quiet, f"denoise [{method_name}]")
+    bar = _progress_iter(list(pairs), args.quiet or not show, desc)
     for src, dst in bar:
         try:
             img = read_image(src)
@@ -187,6 +228,9 @@ def cmd_denoise(args: argparse.Namespace) -> int:
             noise_map = _load_noise_map(args.noise_map, y, src)
             if noise_map is not None:
                 sigma = noise_map.to(device)
+            if compile_net:
+                from .runtime import compile_method
+                compile_method(method, y.shape[1])
             generator = torch.Generator(device=device).manual_seed(args.seed) if spec.stochastic else None
             t0 = time.perf_counter()
             with torch.inference_mode():
@@ -194,19 +238,92 @@ def cmd_denoise(args: argparse.Namespace) -> int:
             seconds = time.perf_counter() - t0
             out = img.with_data(np.clip(from_tensor(x_hat.float().cpu()), 0.0, 1.0))
             write_image(dst, out, bit_depth=args.bit_depth)
-            if not args.quiet and len(inputs) == 1:
-                print(f"{src} -> {dst}  [{method_name}, {seconds:.2f} s]", file=sys.stderr)
+            if not args.quiet and len(pairs) == 1 and on_image is None:
+                print(f"{src} -> {dst}  [{args.method}, {seconds:.2f} s]", file=sys.stderr)
             if args.compare:
-                _write_compare(Path(args.compare), img, out, args.reference, method_name)
+                _write_compare(Path(args.compare), img, out, args.reference, args.method)
             if args.uncertainty:
                 _write_uncertainty(Path(args.uncertainty), method)
         except DiffDenoiseError as e:
             failures += 1
             print(f"diffdenoise: error: {e}", file=sys.stderr)
-    if failures:
-        print(f"diffdenoise: {failures} of {len(inputs)} image(s) failed", file=sys.stderr)
-        return 1
-    return 0
+        if on_image is not None:
+            on_image()
+    return failures
+
+
+def _denoise_worker(rank: int, args: argparse.Namespace, pairs: list[tuple[Path, Path]], device: str,
+                    threads: int, queue: object) -> None:
+    """One process of a sharded run: its slice on its device; reports ("image",) per image, then ("done", failures)
+    or ("fatal", message) when the method cannot be built."""
+    import torch
+    torch.set_num_threads(threads)
+    if device.startswith("cuda"):
+        torch.cuda.set_device(device)
+    try:
+        failures = _denoise_files(args, pairs, device, on_image=lambda: queue.put(("image", rank)))
+    except DiffDenoiseError as e:
+        queue.put(("fatal", rank, str(e)))
+        return
+    queue.put(("done", rank, failures))
+
+
+def _denoise_sharded(args: argparse.Namespace, pairs: list[tuple[Path, Path]], devices: list[str]) -> int:
+    """One spawned worker per device, worker k taking ``shard(pairs, k, len(devices))``; one progress bar here."""
+    import queue as queue_module
+
+    import torch
+    import torch.multiprocessing as mp
+    from .runtime import shard
+
+    world = min(len(devices), len(pairs))
+    cpu_workers = sum(1 for d in devices[:world] if d == "cpu")
+    threads = max(1, torch.get_num_threads() // max(cpu_workers, 1))
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    slices = [shard(pairs, k, world) for k in range(world)]
+    workers = [ctx.Process(target=_denoise_worker, args=(k, args, slices[k], devices[k], threads, queue))
+               for k in range(world)]
+    if not args.quiet:
+        print(f"diffdenoise: {len(pairs)} images on {world} devices ({', '.join(devices[:world])})", file=sys.stderr)
+    for w in workers:
+        w.start()
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+        bar = tqdm(total=len(pairs), desc=f"denoise [{args.method}]", unit="img", file=sys.stderr)
+    finished: dict[int, int] = {}
+    fatal: str | None = None
+    try:
+        while len(finished) < world:
+            try:
+                message = queue.get(timeout=1.0)
+            except queue_module.Empty:
+                for k, w in enumerate(workers):          # a worker that died without reporting (killed, crashed)
+                    if k not in finished and not w.is_alive() and w.exitcode not in (0, None):
+                        print(f"diffdenoise: error: worker {k} on {devices[k]} exited with code {w.exitcode}",
+                              file=sys.stderr)
+                        finished[k] = len(slices[k])
+                continue
+            if message[0] == "image":
+                if bar is not None:
+                    bar.update(1)
+            elif message[0] == "done":
+                finished[message[1]] = int(message[2])
+            else:
+                fatal = message[2]
+                finished[message[1]] = len(slices[message[1]])
+    finally:
+        if bar is not None:
+            bar.close()
+        for w in workers:
+            w.join(timeout=None if fatal is None else 5.0)
+            if w.is_alive():
+                w.terminate()
+                w.join()
+    if fatal is not None:
+        raise DiffDenoiseError(fatal)
+    return sum(finished.values())
 
 
 def _write_uncertainty(path: Path, method) -> None:
@@ -350,7 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
                                         "diffdenoise denoise noisy.png -o clean.png --method nlm --sigma 25",
                                         "diffdenoise denoise raw_tiffs/ -o out/ --format tif",
                                         "diffdenoise denoise n.png -o c.png --compare cmp.png --reference gt.png",
-                                        "diffdenoise denoise photo.jpg -o clean.png --samples 8 --uncertainty std.png"))
+                                        "diffdenoise denoise photo.jpg -o clean.png --samples 8 --uncertainty std.png",
+                                        "diffdenoise denoise shots/ -o cleaned/ --devices all --compile",
+                                        "torchrun --nproc-per-node 2 -m diffdenoise denoise shots/ -o cleaned/"))
     d.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders (PNG, TIFF, JPEG; 8/16-bit)")
     d.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="output file (one input) or folder (several inputs or a folder)")
@@ -367,6 +486,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--tile", type=_tile_arg, default="auto", metavar="auto|N|0",
                    help="tile size for neural methods: auto (from free memory), N pixels, or 0 for no tiling")
     d.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    d.add_argument("--devices", default=None, metavar="all|N|DEV,DEV",
+                   help="split the images over several devices, one worker process each: all (every GPU), N (the "
+                        "first N GPUs) or a list such as cuda:0,cuda:1; under torchrun each rank takes its share "
+                        "without this option (default: one device, --device)")
+    d.add_argument("--compile", action="store_true",
+                   help="torch.compile the network (neural methods): slow first image, faster after; falls back "
+                        "to uncompiled with a warning if compiling fails")
     d.add_argument("--format", choices=["png", "tif", "tiff", "jpg"], default=None,
                    help="output format (default: same as input; PNG for JPEG inputs)")
     d.add_argument("--bit-depth", type=int, choices=[8, 16], default=None,
