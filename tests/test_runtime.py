@@ -165,3 +165,22 @@ def test_torchrun_shards_by_rank(folder, single):
     assert "rank 0 of 2" in err and "rank 1 of 2" not in err            # one progress bar: rank 0's
     for name in METHODS:
         assert _outputs(folder / f"torchrun-{name}") == single[name], name
+
+
+def test_precision_is_an_option_of_every_neural_method(tmp_path, monkeypatch):
+    from diffdenoise.registry import METHODS, build_method, method_options
+    from diffdenoise.runtime import autocast
+    assert all(("precision" in method_options(s)) == (s.family != "classical") for s in METHODS.values())
+    with pytest.raises(DiffDenoiseError, match="does not take option.*precision"):
+        build_method("nlm", precision="fp32")
+    export_weights(_tiny_dncnn(), "dncnn-color", {"net": {"name": "dncnn", "kwargs": {"channels": 3, "depth": 3,
+                                                                                      "width": 8}}}, tmp_path)
+    monkeypatch.setenv("DIFFDENOISE_WEIGHTS", str(tmp_path))
+    y = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():       # on the CPU every precision is float32
+        outs = [build_method("dncnn", precision=p, tile=None)(y) for p in ("auto", "fp32", "bf16")]
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
+    with pytest.raises(DiffDenoiseError, match="unknown precision 'fp16'"):
+        build_method("dncnn", precision="fp16")
+    with autocast("cpu", "bf16"):
+        assert not torch.is_autocast_enabled("cpu")

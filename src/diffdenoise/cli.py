@@ -212,7 +212,8 @@ def _denoise_files(args: argparse.Namespace, pairs: Sequence[tuple[Path, Path]],
     from .registry import build_method, get_method_spec
 
     spec = get_method_spec(args.method)
-    options = {k: v for k, v in (("steps", args.steps), ("samples", args.samples), ("sampler", args.sampler))
+    options = {k: v for k, v in (("steps", args.steps), ("samples", args.samples), ("sampler", args.sampler),
+                                 ("precision", args.precision if spec.family != "classical" else None))
                if v is not None}
     method = build_method(args.method, device=device, tile=args.tile, **options)
     compile_net = args.compile and spec.family != "classical"
@@ -490,6 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="split the images over several devices, one worker process each: all (every GPU), N (the "
                         "first N GPUs) or a list such as cuda:0,cuda:1; under torchrun each rank takes its share "
                         "without this option (default: one device, --device)")
+    d.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                   help="neural methods: auto = bf16 autocast on CUDA and float32 on the CPU (default: auto)")
     d.add_argument("--compile", action="store_true",
                    help="torch.compile the network (neural methods): slow first image, faster after; falls back "
                         "to uncompiled with a warning if compiling fails")

@@ -4,7 +4,8 @@ They are BLIND: trained on Gaussian noise with sigma drawn from 0..55 (8-bit uni
 level, and the ``sigma`` argument is accepted for the common call and ignored.  Weights are
 ``weights/<net>-color`` and ``weights/<net>-gray``; the one matching the input's channel count is used.  When only
 one exists the input is converted: a gray image is replicated to RGB for a colour model (the output averaged back
-to one channel), an RGB image goes through a gray model one channel at a time.
+to one channel), an RGB image goes through a gray model one channel at a time.  ``precision`` (``auto``: bf16 autocast
+on CUDA, float32 on the CPU; ``fp32``; ``bf16``) is the switch of :func:`diffdenoise.runtime.autocast`.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Callable
 import torch
 
 from .errors import DiffDenoiseError
+from .runtime import Precision, autocast, check_precision
 from .train.checkpoint import load_net, weights_dir
 
 
@@ -21,8 +23,9 @@ class CNNDenoiser:
 
     blind = True  # sigma is ignored
 
-    def __init__(self, net: str, device: str | torch.device = "cpu", variant: str | None = None):
-        self.net_name = net
+    def __init__(self, net: str, device: str | torch.device = "cpu", variant: str | None = None,
+                 precision: Precision = "auto"):
+        self.net_name, self.precision = net, check_precision(precision)
         self.device = torch.device(device)
         stems = [f"{net}-{variant}"] if variant else [f"{net}-color", f"{net}-gray"]
         folder = weights_dir()
@@ -41,6 +44,10 @@ class CNNDenoiser:
 
     @torch.no_grad()
     def _run(self, y: torch.Tensor) -> torch.Tensor:
+        with autocast(self.device, self.precision):
+            return self._run_nets(y).float()
+
+    def _run_nets(self, y: torch.Tensor) -> torch.Tensor:
         c = y.shape[1]
         if c in self.nets:
             return self.nets[c](y)
@@ -65,22 +72,26 @@ class CNNDenoiser:
         return torch.cat(out)
 
 
-def dncnn_method(device: str | torch.device = "cpu", variant: str | None = None) -> CNNDenoiser:
-    return CNNDenoiser("dncnn", device, variant)
+def dncnn_method(device: str | torch.device = "cpu", variant: str | None = None,
+                 precision: Precision = "auto") -> CNNDenoiser:
+    return CNNDenoiser("dncnn", device, variant, precision)
 
 
-def rednet_method(device: str | torch.device = "cpu", variant: str | None = None) -> CNNDenoiser:
-    return CNNDenoiser("rednet", device, variant)
+def rednet_method(device: str | torch.device = "cpu", variant: str | None = None,
+                  precision: Precision = "auto") -> CNNDenoiser:
+    return CNNDenoiser("rednet", device, variant, precision)
 
 
-def mwcnn_method(device: str | torch.device = "cpu", variant: str | None = None) -> CNNDenoiser:
-    return CNNDenoiser("mwcnn", device, variant)
+def mwcnn_method(device: str | torch.device = "cpu", variant: str | None = None,
+                 precision: Precision = "auto") -> CNNDenoiser:
+    return CNNDenoiser("mwcnn", device, variant, precision)
 
 
-def pridnet_method(device: str | torch.device = "cpu", variant: str | None = None) -> CNNDenoiser:
-    return CNNDenoiser("pridnet", device, variant)
+def pridnet_method(device: str | torch.device = "cpu", variant: str | None = None,
+                   precision: Precision = "auto") -> CNNDenoiser:
+    return CNNDenoiser("pridnet", device, variant, precision)
 
 
-def pridnet_real_method(device: str | torch.device = "cpu") -> CNNDenoiser:
+def pridnet_real_method(device: str | torch.device = "cpu", precision: Precision = "auto") -> CNNDenoiser:
     """PRIDNet trained for real camera noise (camera model + PolyU pairs), blind; color only."""
-    return CNNDenoiser("pridnet", device, "real")
+    return CNNDenoiser("pridnet", device, "real", precision)

@@ -33,7 +33,8 @@ class MethodSpec:
     family: Literal["classical", "cnn", "diffusion"]
     target: str                                   # "module:callable" building the denoiser: f(device=..., **options)
     weights: tuple[str, ...] = ()                 # weight stems in weights/ the method needs (any one of them)
-    options: tuple[str, ...] = ()                 # extra keyword options the builder accepts (steps, samples, ...)
+    options: tuple[str, ...] = ()                 # extra keyword options the builder accepts (steps, samples, ...);
+                                                  # every cnn/diffusion builder also takes NEURAL_OPTIONS
     stochastic: bool = False                      # draws random numbers when denoising
     defaults: dict[str, Any] = field(default_factory=dict)
 
@@ -87,6 +88,15 @@ METHODS: dict[str, MethodSpec] = {
 }
 
 
+# Options of every neural (cnn, diffusion) method: precision "auto" (bf16 autocast on CUDA) | "fp32" | "bf16".
+NEURAL_OPTIONS = ("precision",)
+
+
+def method_options(spec: MethodSpec) -> tuple[str, ...]:
+    """The keyword options ``build_method`` accepts for ``spec``."""
+    return spec.options + (NEURAL_OPTIONS if spec.family != "classical" else ())
+
+
 def get_method_spec(name: str) -> MethodSpec:
     try:
         return METHODS[name]
@@ -105,9 +115,9 @@ def build_method(name: str, device: str | torch.device = "cpu", tile: int | str 
     diffusion) run over overlapping tiles of this side (``"auto"``: from memory; None or 0: whole image), see
     ``diffdenoise.tiling``; classical methods ignore it."""
     spec = get_method_spec(name)
-    bad = sorted(k for k in options if k not in spec.options)
+    bad = sorted(k for k in options if k not in method_options(spec))
     if bad:
-        valid = ", ".join(spec.options) or "none"
+        valid = ", ".join(method_options(spec)) or "none"
         raise DiffDenoiseError(f"method {name!r} does not take option(s) {', '.join(bad)}; valid: {valid}")
     method = resolve(spec.target)(device=device, **{**spec.defaults, **options})
     if spec.family == "classical" or not tile:

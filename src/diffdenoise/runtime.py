@@ -1,4 +1,10 @@
-"""How inference runs: ``torch.compile`` of a method's network, the devices of a sharded run, and sharding.
+"""How inference runs: numeric precision, ``torch.compile`` of a method's network, the devices of a sharded run,
+and sharding.
+
+- :func:`autocast` is the precision switch of every neural method (their ``precision`` option): ``"auto"`` and
+  ``"bf16"`` run the network under bfloat16 autocast on CUDA, ``"fp32"`` in float32; on the CPU always float32.
+  Weights loaded for a CUDA device are also put in channels-last layout (``train.checkpoint.load_net``), which
+  cuDNN's convolutions prefer, the more so in bf16.
 
 - :func:`compile_net` compiles a network in place (its ``forward``), falling back to the uncompiled module with a
   one-line warning when compilation fails -- at once or, as is usual with ``torch.compile``, at the first call.
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Sequence, TypeVar
+from typing import Any, Literal, Sequence, TypeVar
 
 import torch
 from torch import nn
@@ -27,6 +33,21 @@ from .errors import DiffDenoiseError
 T = TypeVar("T")
 
 COMPILED_FLAG = "_diffdenoise_compiled"
+Precision = Literal["auto", "fp32", "bf16"]
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise DiffDenoiseError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    return precision
+
+
+def autocast(device: torch.device | str, precision: str = "auto") -> torch.autocast:
+    """bf16 autocast on CUDA for ``auto``/``bf16``; a disabled (float32) context otherwise."""
+    device = torch.device(device)
+    enabled = device.type == "cuda" and check_precision(precision) in ("auto", "bf16")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
 def _warn(message: str) -> None:
@@ -126,4 +147,4 @@ def torchrun_rank() -> tuple[int, int, int] | None:
     return int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", os.environ["RANK"]))
 
 
-__all__ = ["compile_net", "compile_method", "parse_devices", "shard", "torchrun_rank", "cuda_count"]
+__all__ = ["autocast", "check_precision", "PRECISIONS", "compile_net", "compile_method", "parse_devices", "shard", "torchrun_rank", "cuda_count"]

@@ -129,9 +129,9 @@ class MatchedStepDenoiser:
 
 
 def _autocast(device: torch.device, precision: str):
-    """bf16 autocast on CUDA for ``auto``/``bf16``; a no-op context otherwise."""
-    enabled = device.type == "cuda" and precision in ("auto", "bf16")
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+    """bf16 autocast on CUDA for ``auto``/``bf16``; a no-op context otherwise (``runtime.autocast``)."""
+    from ..runtime import autocast
+    return autocast(device, precision)
 
 
 def build(device: str | torch.device = "cpu", steps: int | None = None, sampler: Sampler = "ddim",

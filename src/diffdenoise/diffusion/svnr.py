@@ -54,6 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DiffDenoiseError
+from ..runtime import autocast, check_precision
 from .samplers import randn_like
 from .schedules import alphas_cumprod, make_betas
 
@@ -219,6 +220,8 @@ class SVNR:
         condition: ``"y"`` or ``"y+std"``; prediction: ``"eps"`` or ``"x0"`` (what the net was trained with).
         steps: reverse steps K (network evaluations per sample); 1 = the one-forward MMSE estimate.
         samples: posterior samples averaged (an approximation of the posterior mean); evaluations = steps * samples.
+        precision: ``"auto"`` (the net under bf16 autocast on CUDA, float32 on the CPU), ``"fp32"`` or ``"bf16"``; the
+            chain's own arithmetic stays in float32/float64.
 
     ``sigma``: a per-pixel std map (N x 1|C x H x W, [0, 1] scale, used as given), a float (constant map) or None
     (blind: ``diffdenoise.estimate.estimate_noise_map(y)``).  A C-channel image on a net of the other channel count
@@ -226,7 +229,8 @@ class SVNR:
     """
 
     def __init__(self, net: nn.Module, *, lam: float = 5.0, T: int = 1000, schedule: str = "linear",
-                 condition: Condition = "y", prediction: Prediction = "eps", steps: int = 25, samples: int = 1):
+                 condition: Condition = "y", prediction: Prediction = "eps", steps: int = 25, samples: int = 1,
+                 precision: str = "auto"):
         if condition not in CONDITIONS:
             raise ValueError(f"unknown condition {condition!r}; valid: {', '.join(CONDITIONS)}")
         if prediction not in PREDICTIONS:
@@ -237,6 +241,7 @@ class SVNR:
         self.net, self.condition = net, condition
         self.lam, self.T, self.schedule = float(lam), int(T), schedule
         self.steps, self.samples = int(steps), int(samples)
+        self.precision = check_precision(precision)
         self.g = ve_variances(self.lam, self.T, schedule)
         self.channels = int(getattr(net, "in_channels", 3))
 
@@ -260,7 +265,9 @@ class SVNR:
             cond = y_m
             if self.condition == "y+std":
                 cond = torch.cat([y_m, g_t.sqrt().to(y_m.dtype)], dim=1)
-            return to_x0(self.net(x_t, net_time(t, self.T), cond=cond).float(), x_t, g_t, self.prediction)
+            with autocast(x_t.device, self.precision):
+                out = self.net(x_t, net_time(t, self.T), cond=cond).float()
+            return to_x0(out, x_t, g_t, self.prediction)
         return x0_model
 
     @torch.no_grad()
@@ -350,13 +357,14 @@ class SVNRByChannels:
         return self.model_for(y.shape[1])(y, sigma, generator=generator, progress=progress)
 
 
-def build(device: str | torch.device = "cpu", steps: int = 25, samples: int = 1, naive: bool = False
-          ) -> SVNRByChannels:
+def build(device: str | torch.device = "cpu", steps: int = 25, samples: int = 1, naive: bool = False,
+          precision: str = "auto") -> SVNRByChannels:
     """Registry builder for ``svnr``: weights ``svnr-color`` / ``svnr-gray`` (``naive=True``: the ablation trained
-    without the correlation correction, ``svnr-color-naive`` / ``svnr-gray-naive``)."""
+    without the correlation correction, ``svnr-color-naive`` / ``svnr-gray-naive``); ``precision``: ``auto`` (bf16
+    autocast on CUDA), ``fp32`` or ``bf16``."""
     suffix = "-naive" if naive else ""
     return SVNRByChannels({3: "svnr-color" + suffix, 1: "svnr-gray" + suffix}, device, steps=int(steps),
-                          samples=int(samples))
+                          samples=int(samples), precision=precision)
 
 
 # --- training ---------------------------------------------------------------------------------------------------

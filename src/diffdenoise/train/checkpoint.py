@@ -227,7 +227,9 @@ def load_weights(stem: str | os.PathLike, device: str | torch.device = "cpu"
 
 
 def load_net(stem: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Build ``NETS[card.net.name](**card.net.kwargs)`` and load the weights: ``(net.eval() on device, card)``."""
+    """Build ``NETS[card.net.name](**card.net.kwargs)`` and load the weights: ``(net.eval() on device, card)``.
+    On CUDA the weights are channels-last (NHWC), the layout cuDNN's convolutions run fastest in; inputs may stay
+    NCHW (each convolution follows its weight's layout), outputs are unchanged."""
     from ..nets import build_net
     state, card = load_weights(stem)
     net = build_net(card["net"]["name"], **card["net"].get("kwargs", {}))
@@ -235,4 +237,7 @@ def load_net(stem: str | os.PathLike, device: str | torch.device = "cpu") -> tup
         net.load_state_dict(state)
     except RuntimeError as e:
         raise DiffDenoiseError(f"weights {stem} do not fit net {card['net']}: {str(e).splitlines()[0]}") from None
-    return net.to(device).eval(), card
+    net = net.to(device).eval()
+    if torch.device(device).type == "cuda":
+        net = net.to(memory_format=torch.channels_last)
+    return net, card
