@@ -57,3 +57,18 @@ def test_registry():
         build_net("nope")
     with pytest.raises(DiffDenoiseError, match="dncnn"):
         build_net("dncnn", bogus=1)
+
+
+def test_ffdnet_takes_a_level_or_a_map_and_any_size():
+    from diffdenoise.nets.cnn import FFDNet
+    torch.manual_seed(0)
+    net = FFDNet(channels=3, depth=4, width=16).eval()
+    y = torch.rand(2, 3, 13, 10)
+    with torch.no_grad():
+        by_float = net(y, 0.1)
+        by_map = net(y, torch.full((2, 1, 13, 10), 0.1))
+        by_values = net(y, torch.tensor([0.1, 0.2]))
+    assert by_float.shape == y.shape and torch.allclose(by_float, by_map, atol=1e-6)
+    assert torch.allclose(by_values[0], by_float[0], atol=1e-6) and not torch.allclose(by_values[1], by_float[1])
+    first, middle, last = (13 * 9 + 1) * 96, 13 * (96 * 96 * 9 + 2 * 96), (96 * 9 + 1) * 12     # 15 layers, 96 ch
+    assert sum(p.numel() for p in FFDNet(3, depth=15, width=96).parameters()) == first + middle + last

@@ -1,4 +1,5 @@
-"""CNN denoising baselines (SPEC §3.1): DnCNN, REDNet, MWCNN and PRIDNet as pure ``nn.Module``s.
+"""CNN denoising baselines (SPEC §3.1): DnCNN, REDNet, MWCNN and PRIDNet as pure ``nn.Module``s (and FFDNet, a
+non-blind reference architecture for the speed benchmark, not trained or registered).
 
 Every net maps a noisy image to an estimate of the clean one, ``forward(y) -> x_hat``, with ``channels`` (1 or 3)
 channels in and out and any height and width: nets that halve the resolution pad the input internally (reflect,
@@ -44,6 +45,39 @@ class DnCNN(nn.Module):
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         return y - self.body(y)
+
+
+class FFDNet(nn.Module):
+    """FFDNet (Zhang, Zuo & Zhang 2018, "FFDNet: Toward a Fast and Flexible Solution for CNN-based Image
+    Denoising", Fig. 1): non-blind, it works on the four 2x-downsampled sub-images.
+
+    ``forward(y, sigma)``: ``y`` is reversibly downsampled (pixel unshuffle by 2: 4C channels at half size), the
+    noise-level map ``M`` (``sigma`` a float, (N,) values, or an N x 1 x H x W map, averaged over each 2 x 2 block) is
+    concatenated as one more channel, ``depth`` 3x3 convolutions of ``width`` channels (Conv+ReLU,
+    (depth - 2) x Conv+BN+ReLU, Conv) give 4C channels, and pixel shuffle returns to full size.  Not residual: the
+    output is the estimate itself.  The paper uses 15 layers of 64 channels for gray, 12 of 96 for colour; odd sizes
+    are padded (replicate) and cropped back.
+    """
+
+    def __init__(self, channels: int = 3, depth: int = 12, width: int = 96):
+        super().__init__()
+        self.multiple = 2
+        layers: list[nn.Module] = [_conv(4 * channels + 1, width), nn.ReLU(inplace=True)]
+        for _ in range(depth - 2):
+            layers += [_conv(width, width, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        layers.append(_conv(width, 4 * channels))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, y: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
+        n, _, h, w = y.shape
+        yp = _pad_to_multiple(y, 2)
+        small = F.pixel_unshuffle(yp, 2)
+        if torch.is_tensor(sigma) and sigma.dim() == 4:
+            m = F.avg_pool2d(_pad_to_multiple(sigma.to(y.dtype), 2), 2)
+        else:
+            m = torch.as_tensor(sigma, dtype=y.dtype, device=y.device).reshape(-1, 1, 1, 1)
+            m = m.expand(n, 1, *small.shape[-2:])
+        return F.pixel_shuffle(self.body(torch.cat([small, m.to(small.dtype)], dim=1)), 2)[..., :h, :w]
 
 
 class REDNet(nn.Module):
