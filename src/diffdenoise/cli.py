@@ -55,6 +55,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _fraction_arg(text: str) -> float:
+    """--missing: a fraction of pixels in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1) (0.5 = half the pixels), got {value:g}")
+    return value
+
+
 def _tile_arg(text: str) -> str | int | None:
     if text == "auto":
         return "auto"
@@ -370,6 +381,81 @@ def _write_compare(path: Path, noisy, denoised, reference: str | None, method_na
     write_image(path, Image(arr[:, :, None] if arr.ndim == 2 else arr, None, 8))
 
 
+def _read_mask(path: str, missing_is: str):
+    """A mask image -> 1 x 1 x H x W float tensor, 1 = observed.  A pixel is white when its gray value (the mean of
+    R, G, B; alpha ignored) is at least half the range; ``missing_is`` says which of black or white is missing."""
+    import torch
+    from .imageio import read_image, to_tensor
+    m = read_image(path)
+    white = to_tensor(m.data).mean(dim=1, keepdim=True) >= 0.5
+    return (white if missing_is == "black" else ~white).to(torch.float32)
+
+
+def _mask_image(observed, missing_is: str):
+    from .imageio import Image, from_tensor
+    white = observed if missing_is == "black" else 1 - observed
+    return Image(from_tensor(white.float().cpu()), None, 8)
+
+
+def cmd_impute(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+    from .imageio import from_tensor, read_image, to_tensor, write_image
+    from .impute import build_imputer, get_imputer_spec
+    from .noise import Missing
+
+    if args.mask is None and args.missing is None:
+        raise DiffDenoiseError("say which pixels are missing: --mask MASK.png, or --missing P to drop a random "
+                               "fraction P of the pixels")
+    inputs = _expand_inputs(args.inputs)
+    many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
+    outputs = _output_paths(inputs, args.output, args.format, many=many)
+    spec = get_imputer_spec(args.method)
+    options = {k: v for k, v in (("steps", args.steps), ("samples", args.samples)) if v is not None}
+    if options and spec.family == "classical":
+        raise DiffDenoiseError(f"--{' and --'.join(options)} only apply to --method cddpm (got --method "
+                               f"{args.method})")
+    mask_file = _read_mask(args.mask, args.missing_is) if args.mask else None
+    if args.save_mask and many:
+        Path(args.save_mask).mkdir(parents=True, exist_ok=True)
+    device = _device(args.device)
+    imputer = build_imputer(args.method, device=device, tile=args.tile, **options)
+    failures = 0
+    for i, (src, dst) in enumerate(_progress_iter(list(zip(inputs, outputs)), args.quiet, f"impute [{args.method}]")):
+        try:
+            img = read_image(src)
+            y = to_tensor(img.data)
+            h, w = y.shape[-2:]
+            if mask_file is not None:
+                if tuple(mask_file.shape[-2:]) != (h, w):
+                    raise DiffDenoiseError(f"mask {args.mask} is {mask_file.shape[-1]}x{mask_file.shape[-2]}, "
+                                           f"image {src} is {w}x{h}")
+                observed = mask_file
+            else:
+                observed = Missing(args.missing).draw(y, torch.Generator().manual_seed(args.seed + i)).mask
+            generator = torch.Generator(device=device).manual_seed(args.seed + i) if spec.stochastic else None
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                x_hat = imputer(y.to(device), observed.to(device), generator=generator).cpu()
+            seconds = time.perf_counter() - t0
+            write_image(dst, img.with_data(np.clip(from_tensor(x_hat), 0.0, 1.0)), bit_depth=args.bit_depth)
+            if args.save_mask:
+                mask_dst = Path(args.save_mask) / f"{src.stem}_mask.png" if many else Path(args.save_mask)
+                write_image(mask_dst, _mask_image(observed, args.missing_is), bit_depth=8)
+            if not args.quiet and len(inputs) == 1:
+                share = 100.0 * (1.0 - float(observed.mean()))
+                print(f"{src} -> {dst}  [{args.method}, {share:.1f}% missing, {seconds:.2f} s]", file=sys.stderr)
+        except DiffDenoiseError as e:
+            if len(inputs) == 1:
+                raise
+            failures += 1
+            print(f"diffdenoise: error: {e}", file=sys.stderr)
+    if failures:
+        print(f"diffdenoise: {failures} of {len(inputs)} image(s) failed", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_add_noise(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
@@ -458,6 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_examples("diffdenoise denoise photo.jpg -o photo_clean.png",
                          "diffdenoise denoise shots/ -o cleaned/ --method bm3d --sigma auto",
                          "diffdenoise add-noise clean.png -o noisy.png --noise gaussian:25 --seed 0",
+                         "diffdenoise impute photo.png -o filled.png --missing 0.5 --method telea",
                          "diffdenoise estimate-noise noisy.png",
                          "diffdenoise bench --methods bm3d,nlm --data ../shared/data/cbsd68 --noise gaussian:25",
                          "diffdenoise methods"))
@@ -506,6 +593,50 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --samples K >= 2: write the per-pixel std over the K restorations as a heat map")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     d.set_defaults(func=cmd_denoise)
+
+    im = sub.add_parser(
+        "impute", help="fill missing pixels (a mask, or a random fraction dropped)", formatter_class=_Formatter,
+        description="Fill the missing pixels of images; observed pixels are returned unchanged.\n\n"
+                    "Mask convention: a mask is an image of the input's size. BLACK pixels are MISSING, white\n"
+                    "pixels are observed (black: value below half the range; colour masks use the mean of R, G, B;\n"
+                    "alpha is ignored). This is what `add-noise --noise missing:P --save-map S.tif` writes\n"
+                    "(S_mask.png) and what --save-mask writes. For masks that mark the holes in white (OpenCV's\n"
+                    "convention) add --missing-is white.",
+        epilog=_examples("diffdenoise impute photo.png -o filled.png --missing 0.5 --seed 0 --save-mask mask.png",
+                         "diffdenoise impute holes.png -o filled.png --mask mask.png        # black = missing",
+                         "diffdenoise impute scan.tif -o fixed.tif --mask scratches.png --missing-is white "
+                         "--method telea",
+                         "diffdenoise add-noise clean.png -o holes.png --noise missing:0.8 --save-map s.tif",
+                         "diffdenoise impute holes.png -o filled.png --mask s_mask.png --method biharmonic",
+                         "diffdenoise impute photos/ -o filled/ --missing 0.8 --method ns   # image i: seed+i"))
+    im.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders (PNG, TIFF, JPEG; 8/16-bit)")
+    im.add_argument("-o", "--output", required=True, metavar="OUT",
+                    help="output file (one input) or folder (several inputs or a folder)")
+    holes = im.add_mutually_exclusive_group()
+    holes.add_argument("--mask", default=None, metavar="MASK",
+                       help="mask image, same size as every input; black = missing (see --missing-is)")
+    holes.add_argument("--missing", type=_fraction_arg, default=None, metavar="P",
+                       help="drop a random fraction P of the pixels first (a demo or a test: the input is clean)")
+    im.add_argument("--missing-is", choices=["black", "white"], default="black",
+                    help="which mask colour marks the missing pixels, for --mask and --save-mask")
+    im.add_argument("--method", default="cddpm", help="cddpm (needs the cddpm-missing weights), telea, ns or "
+                                                       "biharmonic (classical, no weights)")
+    im.add_argument("--steps", type=_positive_int, default=None, help="DDIM steps for cddpm (default: 50)")
+    im.add_argument("--samples", type=_positive_int, default=None,
+                    help="cddpm samples averaged per image (default: 1)")
+    im.add_argument("--seed", type=int, default=0,
+                    help="seed of the --missing mask and of cddpm sampling; image i uses seed+i")
+    im.add_argument("--save-mask", default=None, metavar="PNG",
+                    help="write the mask used (a folder of <name>_mask.png for several inputs)")
+    im.add_argument("--tile", type=_tile_arg, default="auto", metavar="auto|N|0",
+                    help="tile size for cddpm: auto (from free memory), N pixels, or 0 for no tiling")
+    im.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    im.add_argument("--format", choices=["png", "tif", "tiff", "jpg"], default=None,
+                    help="output format (default: same as input; PNG for JPEG inputs)")
+    im.add_argument("--bit-depth", type=int, choices=[8, 16], default=None,
+                    help="output bit depth (default: same as input)")
+    im.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    im.set_defaults(func=cmd_impute)
 
     a = sub.add_parser("add-noise", help="apply a noise model (SPEC §2) to images", formatter_class=_Formatter,
                        epilog=_examples("diffdenoise add-noise clean.png -o noisy.png --noise gaussian:25 --seed 0",

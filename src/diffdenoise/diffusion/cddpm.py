@@ -324,8 +324,10 @@ class CDDPMDenoiser(_Conditional):
 class Imputer(_Conditional):
     """``imputer(y, mask, *, generator=None, progress=None) -> x_hat``: fill the pixels where ``mask`` is 0.
 
-    ``mask``: N x 1 x H x W (or N x C x H x W, reduced by min over channels), 1 = observed. Sampling starts from
-    x_T ~ N(0, I) (``steps`` DDIM steps, default 50); observed pixels are returned unchanged.
+    ``mask``: N x 1 x H x W or N x C x H x W, values > 0.5 observed (1 = observed, 0 = missing); the net is
+    conditioned on the pixels observed in every channel. Sampling starts from x_T ~ N(0, I) (``steps`` DDIM steps,
+    default 50; ``samples`` draws averaged). Every observed value of ``y`` is returned unchanged, bit for bit, and
+    the values of ``y`` at missing pixels are never read (they may be anything, NaN included).
     """
 
     def __init__(self, net: nn.Module, card: dict[str, Any], *, steps: int | None = None, sampler: str = "ddim",
@@ -339,12 +341,12 @@ class Imputer(_Conditional):
                  generator: torch.Generator | Sequence[torch.Generator] | None = None,
                  progress: Callable[[float], None] | None = None) -> torch.Tensor:
         n, device = y.shape[0], next(self.net.parameters()).device
-        m = mask.to(device, torch.float32)
-        m = m.amin(dim=1, keepdim=True) if m.shape[1] > 1 else m
+        observed = mask > 0.5
+        m = observed.all(dim=1, keepdim=True).to(device, torch.float32)
         y_in, back = match_channels(y.to(device, torch.float32), self.net.in_channels)
         rows = y_in.shape[0] // n
         m_in = m.repeat_interleave(rows, dim=0)
-        y_s = to_model_space(y_in) * m_in
+        y_s = torch.where(m_in > 0, to_model_space(y_in), torch.zeros_like(y_in))
         cond = make_condition(y_s, m_in)
         gen = per_image(generator, list(range(n)), rows)
         acc = torch.zeros_like(y_s)
@@ -353,8 +355,7 @@ class Imputer(_Conditional):
             prog = None if progress is None else (lambda f, k=k: progress((k + f) / self.samples))
             acc += self.run(x, self.T, cond, y_s, gen, prog)
         x_hat = back(from_model_space(acc / self.samples)).to(y.device, torch.float32)
-        m = m.to(y.device)
-        return m * y + (1 - m) * x_hat
+        return torch.where(observed.to(y.device), y.float(), x_hat)
 
 
 def _load(weights: str | Sequence[str], device: str | torch.device, net: nn.Module | None,
@@ -404,6 +405,8 @@ def build_prob(device: str | torch.device = "cpu", steps: int | None = None, sam
 def build_impute(device: str | torch.device = "cpu", steps: int | None = None, sampler: str = "ddim",
                  samples: int = 1, *, eta: float = 0.0, weights: str = "cddpm-missing",
                  net: nn.Module | None = None, card: dict[str, Any] | None = None, **options: Any) -> Imputer:
+    """Builder of the ``cddpm`` imputer of ``diffdenoise.impute.IMPUTERS`` (weights ``cddpm-missing``; or an
+    injected ``net`` with its ``card``)."""
     net, card = _load(weights, device, net, card)
     return Imputer(net, card, steps=steps, sampler=sampler, samples=samples, eta=eta, **options)
 
