@@ -313,10 +313,13 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
             if _time_up(deadline, world, device, step):
                 stopped_early = step < cfg.steps
                 break
+        if world > 1 and not _replicas_agree(net, world):
+            raise DiffDenoiseError(f"DDP replicas hold different weights at step {step}")
         path = save(step)
         if rank == 0:
+            replicas = f" ({world} replicas identical)" if world > 1 else ""
             print(f"{'stopped at the time limit' if stopped_early else 'done'}: step {step}, "
-                  f"{(time.time() - start_time) / 60:.1f} min, checkpoint {path}", flush=True)
+                  f"{(time.time() - start_time) / 60:.1f} min, checkpoint {path}{replicas}", flush=True)
         if world > 1:
             dist.barrier()                             # no rank exits before rank 0 has written the checkpoint
     finally:
@@ -324,6 +327,17 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
         if world > 1 and dist.is_initialized():
             dist.destroy_process_group()
     return path
+
+
+def _replicas_agree(net: nn.Module, world: int) -> bool:
+    """True when every rank holds the same parameters: a float64 fingerprint (sum, sum of squares, a cosine-weighted
+    sum) per rank, gathered and compared exactly.  DDP keeps replicas bitwise equal; a difference is a bug."""
+    flat = torch.cat([p.detach().reshape(-1).double() for p in net.parameters()])
+    weight = torch.cos(torch.arange(flat.numel(), device=flat.device, dtype=torch.float64))
+    local = torch.stack([flat.sum(), flat.square().sum(), (flat * weight).sum()])
+    gathered = [torch.empty_like(local) for _ in range(world)]
+    dist.all_gather(gathered, local)
+    return all(torch.equal(g, gathered[0]) for g in gathered)
 
 
 def _shared_fraction(fraction: float, world: int, device: torch.device) -> float:
