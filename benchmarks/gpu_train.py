@@ -91,7 +91,12 @@ def main() -> int:
                 alias.mkdir(parents=True, exist_ok=True)
                 for f in weights.iterdir():
                     if f.name.startswith(job["stem"] + ".") or f.name.startswith(job["stem"] + "-0"):
-                        (alias / f.name.replace(job["stem"], ev["weights_as"], 1)).write_bytes(f.read_bytes())
+                        data = f.read_bytes()
+                        if f.suffix == ".json":  # the card names its weight files: rename those as well
+                            card = json.loads(data)
+                            card["files"] = [n.replace(job["stem"], ev["weights_as"], 1) for n in card.get("files", [])]
+                            data = json.dumps(card).encode()
+                        (alias / f.name.replace(job["stem"], ev["weights_as"], 1)).write_bytes(data)
                 os.environ["DIFFDENOISE_WEIGHTS"] = str(alias)
             try:
                 r = run_bench([ev["method"]], Path(args.data) / ev["data"], noise=ev.get("noise"),
@@ -110,7 +115,7 @@ def main() -> int:
                   f"{json.dumps(ev.get('options', {})):<28} PSNR {s['psnr']:.2f} SSIM {s['ssim']:.4f} "
                   f"{s['seconds_per_image']:.3f} s/img", flush=True)
     (out / "eval.json").write_text(json.dumps(results, indent=1))
-    ship = [j["stem"] for j in plan if j.get("ship", True)]
+    ship = [j["stem"] for j in plan]  # "ship": false jobs (ablations) come back too; the lead decides what ships
     with tarfile.open(out / "weights.tar", "w") as tar:
         for f in sorted(weights.iterdir()):
             if any(f.name == f"{s}.json" or f.name.startswith(f"{s}.") or f.name.startswith(f"{s}-0")
