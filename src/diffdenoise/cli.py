@@ -226,11 +226,13 @@ def _denoise_files(args: argparse.Namespace, pairs: Sequence[tuple[Path, Path]],
     options = {k: v for k, v in (("steps", args.steps), ("samples", args.samples), ("sampler", args.sampler),
                                  ("precision", args.precision if spec.family != "classical" else None))
                if v is not None}
+    t_start = time.perf_counter()
     method = build_method(args.method, device=device, tile=args.tile, **options)
     compile_net = args.compile and spec.family != "classical"
     if args.compile and not compile_net and not args.quiet:
         print(f"diffdenoise: note: --compile applies to neural methods; {args.method} runs as is", file=sys.stderr)
     failures = 0
+    t_first: float | None = None
     bar = _progress_iter(list(pairs), args.quiet or not show, desc)
     for src, dst in bar:
         try:
@@ -261,7 +263,20 @@ def _denoise_files(args: argparse.Namespace, pairs: Sequence[tuple[Path, Path]],
             print(f"diffdenoise: error: {e}", file=sys.stderr)
         if on_image is not None:
             on_image()
+        if t_first is None:
+            t_first = time.perf_counter()
+    if show and not args.quiet:
+        _throughput(len(pairs), t_start, t_first, time.perf_counter(),
+                    f"{desc.removeprefix('denoise ').strip('[]')}, {device}")
     return failures
+
+
+def _throughput(n: int, t_start: float, t_first: float | None, t_end: float, where: str) -> None:
+    """One closing line: images, wall time, images/s overall and after the first image (loading, compiling)."""
+    steady = f"; {(n - 1) / (t_end - t_first):.2f} img/s after the first" if t_first and n > 1 and t_end > t_first \
+        else ""
+    print(f"diffdenoise: {n} images in {t_end - t_start:.1f} s ({n / (t_end - t_start):.2f} img/s{steady}) "
+          f"[{where}]", file=sys.stderr)
 
 
 def _denoise_worker(rank: int, args: argparse.Namespace, pairs: list[tuple[Path, Path]], device: str,
@@ -298,6 +313,7 @@ def _denoise_sharded(args: argparse.Namespace, pairs: list[tuple[Path, Path]], d
                for k in range(world)]
     if not args.quiet:
         print(f"diffdenoise: {len(pairs)} images on {world} devices ({', '.join(devices[:world])})", file=sys.stderr)
+    t_start, t_first = time.perf_counter(), None
     for w in workers:
         w.start()
     bar = None
@@ -318,6 +334,7 @@ def _denoise_sharded(args: argparse.Namespace, pairs: list[tuple[Path, Path]], d
                         finished[k] = len(slices[k])
                 continue
             if message[0] == "image":
+                t_first = t_first or time.perf_counter()
                 if bar is not None:
                     bar.update(1)
             elif message[0] == "done":
@@ -335,6 +352,8 @@ def _denoise_sharded(args: argparse.Namespace, pairs: list[tuple[Path, Path]], d
                 w.join()
     if fatal is not None:
         raise DiffDenoiseError(fatal)
+    if not args.quiet:
+        _throughput(len(pairs), t_start, t_first, time.perf_counter(), f"{args.method}, {world} devices")
     return sum(finished.values())
 
 
