@@ -25,8 +25,9 @@ Usage:
 Writes ``<out>.json`` (summary rows, per-image records, settings) and ``<out>.md`` (the table).  ``--merge`` adds
 the rows of an earlier run of this script (methods rerun here replace theirs) so that one table holds CPU and GPU
 rows, each with its own device column.  ``--figure`` writes one PNG: per missing fraction a row
-``masked input | each method | clean`` of a fixed crop (``--figure-image``, ``--figure-crop``), labelled with PSNR
-on that crop (the crop is imputed on its own, with the crop of the image's mask).
+``masked input | each method | clean`` of a fixed crop (``--figure-image``, ``--figure-crop``; methods
+``--figure-methods``, by default every method of the table), labelled with PSNR on that crop (the crop is imputed
+on its own, with the crop of the image's mask and generator seed = the image's index).
 """
 from __future__ import annotations
 
@@ -208,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--merge", default=None, metavar="JSON",
                     help="keep the rows and records of other methods from this earlier result")
     ap.add_argument("--figure", default=None, metavar="PNG", help="also write a comparison figure of a fixed crop")
+    ap.add_argument("--figure-methods", default=None, metavar="A,B",
+                    help="methods shown in the figure (default: every method of the table, merged rows included)")
     ap.add_argument("--figure-image", default=FIGURE_IMAGE, help="file name of the figure's image "
                                                                   "(default: %(default)s)")
     ap.add_argument("--figure-crop", default=",".join(map(str, FIGURE_CROP)), metavar="TOP,LEFT,SIDE",
@@ -295,7 +298,15 @@ def main(argv: list[str] | None = None) -> int:
         if not names:
             ap.error(f"--figure-image {args.figure_image} is not in {folder}")
         index = [it.name for it in load_benchmark(folder)].index(args.figure_image)
-        write_figure(Path(args.figure), read_u8(names[0].clean), index, crop, imputers, fractions, device)
+        shown = [m.strip() for m in args.figure_methods.split(",")] if args.figure_methods else \
+            [r["method"] for r in rows if r["method"] != INPUT_ROW]
+        panels = {}
+        for name in dict.fromkeys(shown):
+            try:
+                panels[name] = imputers[name] if name in imputers else build(name, device, options)
+            except (DiffDenoiseError, KeyError) as e:
+                print(f"figure: leaving out {name}: {e}", file=sys.stderr)
+        write_figure(Path(args.figure), read_u8(names[0].clean), index, crop, panels, fractions, device)
         print(f"figure: {args.figure}", file=sys.stderr)
     return 0
 
