@@ -435,10 +435,10 @@ def cmd_impute(args: argparse.Namespace) -> int:
         raise DiffDenoiseError(f"--{' and --'.join(options)} only apply to --method cddpm (got --method "
                                f"{args.method})")
     mask_file = _read_mask(args.mask, args.missing_is) if args.mask else None
-    if args.save_mask and many:
-        Path(args.save_mask).mkdir(parents=True, exist_ok=True)
     device = _device(args.device)
     imputer = build_imputer(args.method, device=device, tile=args.tile, **options)
+    if args.save_mask and many:
+        Path(args.save_mask).mkdir(parents=True, exist_ok=True)
     failures = 0
     for i, (src, dst) in enumerate(_progress_iter(list(zip(inputs, outputs)), args.quiet, f"impute [{args.method}]")):
         try:
