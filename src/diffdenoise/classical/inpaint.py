@@ -32,8 +32,9 @@ Settings (``benchmarks/inpaint_settings.py``, on ``bsds500/train`` images, never
   one region the size of the image and the direct solve takes minutes for a 768 x 512 image, so
   :func:`biharmonic` solves overlapping blocks (``block`` x ``block`` cores, each with a ``halo`` of context whose
   result is discarded).  The biharmonic solution is global in principle, but with observed pixels scattered
-  through the halo the far field hardly matters; the script prints the PSNR gap and the agreement between the
-  blocked and the whole-image solves.
+  through the halo the far field hardly matters: on the first ``bsds500/train`` image at 80 % missing, 64-px
+  blocks with an 8-px halo give 27.616 dB against 27.613 dB for the whole-image solve (the two outputs agree to
+  63.7 dB PSNR) in 4.8 s instead of 34.1 s (``benchmarks/results/cpu/inpaint_settings.json``).
 
 OpenCV and scikit-image are imported inside the functions (``import diffdenoise`` needs torch and numpy only).
 """
