@@ -55,7 +55,7 @@ else
     TRAIN_SETS=(--set "data_root=$DATA" --set "steps=$STEPS" --set "max_minutes=$MAX_MIN" --set log_every=100
                 --set save_every=100000)
     DEVICE_ONE=cuda:0 DEVICES_ALL=all TORCHRUN_DEVICE=()
-    SPEED_ARGS=(--device cuda --warmup 1 --repeats 3 --min-seconds 0.5)
+    SPEED_ARGS=(--device cuda --warmup 1 --repeats 3 --min-seconds 0.5 ${SPEED_EXTRA:-})
 fi
 
 note() { echo "[$(date -u +%H:%M:%S)] $*" | tee -a "$WORK/progress.txt" >&2; }

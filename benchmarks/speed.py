@@ -367,6 +367,26 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def random_weights(cards: Path) -> Path:
+    """A temporary weights folder: every card of ``cards`` with random fp16 weights for its network."""
+    import json
+    import tempfile
+    from safetensors.torch import save_file
+    from diffdenoise.nets import build_net
+    folder = Path(tempfile.mkdtemp(prefix="speed_weights_"))
+    for card_path in sorted(cards.glob("*.json")):
+        card = json.loads(card_path.read_text())
+        if "net" not in card:
+            continue
+        torch.manual_seed(0)
+        net = build_net(card["net"]["name"], **card["net"].get("kwargs", {}))
+        name = card_path.stem + ".safetensors"
+        save_file({k: v.detach().half().contiguous() for k, v in net.state_dict().items()}, str(folder / name))
+        card["files"] = [name]
+        (folder / card_path.name).write_text(json.dumps(card))
+    return folder
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="Examples:\n"
@@ -395,7 +415,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-seconds", type=float, default=2.0, help="least timed seconds per row (default: 2)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: 32x32 / 192x96 inputs, tile 96, narrow reference nets, one untimed-free call")
+    ap.add_argument("--random-weights-from", default=None, metavar="CARDS",
+                    help="a folder of weight cards (JSON): time each method's exact architecture with random "
+                         "weights (speed does not depend on the values; lets the GPU run without carrying 90 MB)")
     args = ap.parse_args(argv)
+    if args.random_weights_from:
+        os.environ["DIFFDENOISE_WEIGHTS"] = str(random_weights(Path(args.random_weights_from)))
 
     device = torch.device(args.device)
     if device.type == "cuda":

@@ -19,7 +19,7 @@ from torch import nn
 
 from .ddpm import (estimate_sigma_per_image, from_model_space, match_channels, net_eps_model, per_image,
                    schedule_abar, sigma_inputs, to_model_space)
-from .samplers import get_sampler
+from .samplers import get_sampler, randn_like
 from .schedules import matched_step, spaced_steps
 
 Sampler = Literal["ddim", "ancestral"]
@@ -102,7 +102,11 @@ class MatchedStepDenoiser:
         s, _ = sigma_inputs(y, sigma)
         if s is None:
             s = estimate_sigma_per_image(y)
-        y_in, back = match_channels(y.to(device, torch.float32), self.net.in_channels)
+        if y.shape[1] == 1 and self.net.in_channels == 3:   # gray photo, colour prior: make the noise white in RGB
+            y_in, s = gray_as_color(y.to(device, torch.float32), s, generator)
+            back = lambda out: out.mean(dim=1, keepdim=True)  # noqa: E731
+        else:
+            y_in, back = match_channels(y.to(device, torch.float32), self.net.in_channels)
         rows = y_in.shape[0] // n
         starts = [self.start_step(float(s[i])) for i in range(n)]
         out = torch.empty_like(y_in)
@@ -126,6 +130,20 @@ class MatchedStepDenoiser:
             out[row_idx] = acc / self.samples
             done += len(idx)
         return back(out).to(y.device, torch.float32)
+
+
+def gray_as_color(y: torch.Tensor, sigma: torch.Tensor, generator: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """A gray ``y = x + s n`` as an RGB image with white noise, for a prior trained on colour with i.i.d. noise.
+
+    Replicating y puts all the noise on the gray axis u = (1,1,1)/sqrt(3), where its std is sqrt(3) s, and none on
+    the two chroma axes, which a colour DDPM has never seen.  Adding independent noise of std sqrt(3) s on the chroma
+    axes only makes the result exactly ``x (1,1,1) + sqrt(3) s e`` with e ~ N(0, I_3): the chain is entered at the
+    step matching sqrt(3) s, and projecting the output back on u (the channel mean) discards the chroma again.
+    Returns the RGB batch and the per-image sigma it carries."""
+    s3 = sigma.to(y.device, torch.float32).reshape(-1, 1, 1, 1) * 3 ** 0.5
+    e = randn_like(y.expand(-1, 3, -1, -1).contiguous(), generator)
+    e = e - e.mean(dim=1, keepdim=True)            # remove the component on u: chroma only
+    return y.expand(-1, 3, -1, -1) + s3 * e, sigma * 3 ** 0.5
 
 
 def _autocast(device: torch.device, precision: str):
