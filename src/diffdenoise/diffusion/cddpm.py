@@ -228,7 +228,8 @@ class _Conditional:
             raise ValueError(f"unknown mode {mode!r}; valid: stochastic, expected")
         if samples < 1 or (steps is not None and steps < 1):
             raise ValueError("samples and steps must be >= 1")
-        self.steps = steps if steps is not None else (1 if self.start == "matched" else 50)
+        # one step is the MMSE estimate for a matched start, and for an x0-predicting net from pure noise
+        self.steps = steps if steps is not None else (1 if self.start == "matched" or self.prediction == "x0" else 50)
         self.sampler, self.samples, self.eta, self.mode = sampler, int(samples), float(eta), mode
         self.tau = float(tau if tau is not None else method.get("tau", 1.0))
         self.clip_x0, self.precision = clip_x0, precision
