@@ -27,6 +27,9 @@ untimed to load weights and warm kernels).  Methods whose weights or packages ar
 Usage (GPU, weights in weights/ or $DIFFDENOISE_WEIGHTS):
     PYTHONPATH=src python benchmarks/svnr_table.py --device cuda --out benchmarks/results/svnr
     PYTHONPATH=src python benchmarks/svnr_table.py --limit 2 --sets kodak24 --noises spatial:5,50   # quick look
+CPU-sized look (centre 128 px crops; one torch thread is much faster than two on a shared 2-core box):
+    OMP_NUM_THREADS=1 python benchmarks/svnr_table.py --device cpu --no-fmdd --limit 2 --crop 128 --warm-crop 32 \
+        --out benchmarks/results/cpu/svnr_table
 Writes ``<out>.md`` (the table) and ``<out>.json`` (summary, per-image records, settings).
 """
 from __future__ import annotations
@@ -70,8 +73,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _networks(obj: Any, depth: int = 3) -> list[nn.Module]:
-    """The nn.Modules a built method holds (attributes, dicts and lists, a few levels down), outermost only."""
+def _networks(obj: Any, depth: int = 5) -> list[nn.Module]:
+    """The nn.Modules a built method holds (attributes, dicts and lists, a few levels down: svnr keeps its UNet
+    four levels under the registry builder), outermost only."""
     found: list[nn.Module] = []
 
     def walk(o: Any, d: int) -> None:
@@ -120,9 +124,12 @@ def _rms(s: torch.Tensor) -> float:
 
 
 def run_rows(rows: list[str], items: list[tuple[str, torch.Tensor, torch.Tensor | None, np.ndarray]],
-             device: torch.device, steps: int | None, blind: bool, log: Callable[[str], None]
-             ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Every row over the prepared images ``(name, y, sigma_map or None, clean uint8)``; records and skips."""
+             device: torch.device, steps: int | None, blind: bool, log: Callable[[str], None],
+             warm_crop: int | None = None) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Every row over the prepared images ``(name, y, sigma_map or None, clean uint8)``; records and skips.
+
+    The untimed warm-up runs on the first image, or on its top-left ``warm_crop`` square when given (enough to load
+    the weights on CPU, where there are no kernels to warm)."""
     records, skipped = [], {}
     for row in rows:
         name, options, given = ROWS[row]
@@ -137,8 +144,12 @@ def run_rows(rows: list[str], items: list[tuple[str, torch.Tensor, torch.Tensor 
                 y = y.to(device)
                 sigma: Any = None if (blind or s is None) else (s.to(device) if given == "map" else _rms(s))
                 if index == 0:                                # load weights, warm kernels: untimed
+                    wy, ws = y, sigma
+                    if warm_crop:
+                        wy = y[..., :warm_crop, :warm_crop]
+                        ws = sigma[..., :warm_crop, :warm_crop] if isinstance(sigma, torch.Tensor) else sigma
                     with torch.no_grad():
-                        method(y, sigma, generator=torch.Generator(device).manual_seed(0))
+                        method(wy, ws, generator=torch.Generator(device).manual_seed(0))
                     counter.attach(method)
                 counter.count = 0
                 generator = torch.Generator(device).manual_seed(index)
@@ -161,12 +172,21 @@ def run_rows(rows: list[str], items: list[tuple[str, torch.Tensor, torch.Tensor 
     return records, skipped
 
 
-def synthetic_items(folder: Path, noise: str, limit: int | None):
+def centre_crop(a: np.ndarray, side: int | None) -> np.ndarray:
+    """The centre ``side`` x ``side`` square of an H x W (x C) array (the whole array when ``side`` is None)."""
+    if not side:
+        return a
+    h, w = a.shape[:2]
+    top, left = max(h - side, 0) // 2, max(w - side, 0) // 2
+    return a[top:top + side, left:left + side]
+
+
+def synthetic_items(folder: Path, noise: str, limit: int | None, crop: int | None = None):
     model = parse_noise(noise)
     bench = load_benchmark(folder, limit=limit)
     items = []
     for index, item in enumerate(bench):
-        clean = read_u8(item.clean)
+        clean = np.ascontiguousarray(centre_crop(read_u8(item.clean), crop))
         x = to_tensor(clean.astype(np.float32) / 255.0)
         drawn = model.draw(x, torch.Generator().manual_seed(index))
         items.append((item.name, drawn.y, drawn.sigma_map, clean))
@@ -221,6 +241,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-fmdd", dest="fmdd", action="store_false", help="skip the blind FMDD part (default: run it)")
     p.add_argument("--limit", type=int, default=None, help="first N images of each set (default: all)")
     p.add_argument("--steps", type=int, default=None, help="svnr reverse steps (default: the method's, 25)")
+    p.add_argument("--crop", type=int, default=None,
+                   help="centre N x N crop of each clean image before the noise is drawn (synthetic sets only; "
+                        "a CPU-sized look, not the SPEC protocol; default: whole images)")
+    p.add_argument("--warm-crop", type=int, default=None,
+                   help="run the untimed warm-up on the first image's top-left N x N crop only (CPU: it just loads "
+                        "the weights; default: the whole first image)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                    help="torch device (default: cuda when available)")
     p.add_argument("--out", default="benchmarks/results/svnr_table", help="output stem for .md and .json "
@@ -231,36 +257,43 @@ def main(argv: list[str] | None = None) -> int:
     log = lambda msg: print(msg, file=sys.stderr, flush=True)          # noqa: E731
 
     summary, records, skipped = [], [], {}
-    jobs = [(s, n) for s in args.sets for n in args.noises] + ([("fmdd", None)] if args.fmdd else [])
-    try:
-        for dataset, noise in jobs:
-            if noise is None:
-                name, noise_name, items = pair_items(root / dataset, args.limit)
-            else:
-                name, noise_name, items = synthetic_items(root / dataset, noise, args.limit)
-            log(f"{name} {noise_name} ({len(items)} images)")
-            recs, skips = run_rows(args.rows, items, device, args.steps, noise is None, log)
-            for r in recs:
-                r.update(dataset=name, noise=noise_name)
-            records.extend(recs)
-            skipped.update(skips)
-            summary.extend(summarise(recs, name, noise_name))
-    except DiffDenoiseError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-
     config = {"sets": args.sets, "noises": args.noises, "rows": {r: ROWS[r] for r in args.rows}, "fmdd": args.fmdd,
-              "limit": args.limit, "steps": args.steps, "data_root": str(root), "device": str(device),
+              "limit": args.limit, "steps": args.steps, "crop": args.crop, "warm_crop": args.warm_crop,
+              "data_root": str(root), "device": str(device),
               "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
               "torch": torch.__version__, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "command": " ".join(sys.argv), "skipped": skipped,
               "protocol": "SPEC §1: noise seeded by sorted index, y unclipped, output clipped and rounded to uint8"}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    table = markdown(summary, skipped)
-    out.with_suffix(".md").write_text(table)
-    out.with_suffix(".json").write_text(json.dumps({"summary": summary, "records": records, "config": config},
-                                                   indent=2, default=str) + "\n")
+
+    def write() -> str:                       # after every (set, noise): an interrupted run keeps what it measured
+        table = markdown(summary, skipped)
+        out.with_suffix(".md").write_text(table)
+        out.with_suffix(".json").write_text(json.dumps({"summary": summary, "records": records, "config": config},
+                                                       indent=2, default=str) + "\n")
+        return table
+
+    jobs = [(s, n) for s in args.sets for n in args.noises] + ([("fmdd", None)] if args.fmdd else [])
+    try:
+        for dataset, noise in jobs:
+            if noise is None:
+                name, noise_name, items = pair_items(root / dataset, args.limit)
+            else:
+                name, noise_name, items = synthetic_items(root / dataset, noise, args.limit, args.crop)
+            log(f"{name} {noise_name} ({len(items)} images)")
+            recs, skips = run_rows(args.rows, items, device, args.steps, noise is None, log, args.warm_crop)
+            for r in recs:
+                r.update(dataset=name, noise=noise_name)
+            records.extend(recs)
+            skipped.update(skips)
+            summary.extend(summarise(recs, name, noise_name))
+            write()
+    except DiffDenoiseError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    table = write()
     print(table)
     return 0
 
