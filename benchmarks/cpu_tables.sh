@@ -5,7 +5,7 @@
 #   bash benchmarks/cpu_tables.sh real set12       only these sections
 #   KIND=learned bash benchmarks/cpu_tables.sh real    only the CNN/diffusion rows (after new weights)
 #
-# Sections: estimate cbsd68 bsd68 kodak24_bm3d (the first tables), polyu fmdd sidd (= real), set12, bsd68_more,
+# Sections: estimate cbsd68 bsd68 kodak24_bm3d (the first tables), noisy polyu fmdd sidd (= real), set12, bsd68_more,
 # cbsd68_more, kodak24 (= gaussian: set12 .. kodak24), bm3d_real (CBM3D/BM3D on the first images of the real sets).
 # KIND: all (default), learned (CNNs and diffusion) or classical.  Each section writes
 # benchmarks/results/cpu/<set>_<noise>_<kind>.{md,json,csv}; learned and classical rows go to separate files so either
@@ -17,10 +17,11 @@ R=benchmarks/results/cpu
 B=".venv/bin/diffdenoise bench --device cpu -q"
 KIND=${KIND:-all}
 CNNS=dncnn,rednet,mwcnn,pridnet
-# BM3D takes about 190 s per 768x512 colour image here; on the real sets it runs on the first N images only.
-LIMIT_BM3D_POLYU=${LIMIT_BM3D_POLYU:-6}
-LIMIT_BM3D_FMDD=${LIMIT_BM3D_FMDD:-12}
-LIMIT_BM3D_SIDD=${LIMIT_BM3D_SIDD:-6}
+# CBM3D takes about 190 s per 768x512 colour image here (gray BM3D about 15 s per Set12 image): on the colour real
+# sets it runs on the first N images only (set a LIMIT_BM3D_* empty for the whole set).
+LIMIT_BM3D_POLYU=${LIMIT_BM3D_POLYU-8}
+LIMIT_BM3D_FMDD=${LIMIT_BM3D_FMDD-}
+LIMIT_BM3D_SIDD=${LIMIT_BM3D_SIDD-5}
 mkdir -p $R
 
 # bench OUT KIND METHODS ARGS...: one bench run writing $R/OUT.{md,json,csv}, when KIND is selected.
@@ -52,6 +53,10 @@ section_kodak24_bm3d() {
 }
 
 # Real noise: noisy/clean pairs; every method is blind (classical ones estimate sigma from the image, PCA).
+section_noisy() {
+    [[ $KIND == all || $KIND == classical ]] || return 0
+    .venv/bin/python benchmarks/noisy_input.py $D/polyu:test $D/fmdd $D/sidd_sample > $R/noisy_input.md
+}
 section_polyu() {
     bench polyu_test_learned learned $CNNS,cddpm,realdiff --data $D/polyu --split test
     bench polyu_test_classical classical nlm --data $D/polyu --split test
@@ -65,9 +70,9 @@ section_sidd() {
     bench sidd_sample_classical classical nlm --data $D/sidd_sample
 }
 section_bm3d_real() {
-    bench polyu_test_bm3d classical bm3d --data $D/polyu --split test --limit "$LIMIT_BM3D_POLYU"
-    bench fmdd_bm3d classical bm3d --data $D/fmdd --limit "$LIMIT_BM3D_FMDD"
-    bench sidd_sample_bm3d classical bm3d --data $D/sidd_sample --limit "$LIMIT_BM3D_SIDD"
+    bench polyu_test_bm3d classical bm3d --data $D/polyu --split test ${LIMIT_BM3D_POLYU:+--limit $LIMIT_BM3D_POLYU}
+    bench fmdd_bm3d classical bm3d --data $D/fmdd ${LIMIT_BM3D_FMDD:+--limit $LIMIT_BM3D_FMDD}
+    bench sidd_sample_bm3d classical bm3d --data $D/sidd_sample ${LIMIT_BM3D_SIDD:+--limit $LIMIT_BM3D_SIDD}
 }
 
 # Gaussian noise, true sigma given to the methods that take it (the CNNs and realdiff are blind).
@@ -95,12 +100,12 @@ section_kodak24() {
         ${LIMIT_KODAK24:+--limit $LIMIT_KODAK24}
 }
 
-ALL="estimate cbsd68 bsd68 kodak24_bm3d polyu fmdd sidd set12 bm3d_real bsd68_more cbsd68_more kodak24"
+ALL="estimate cbsd68 bsd68 kodak24_bm3d noisy polyu fmdd sidd set12 bm3d_real bsd68_more cbsd68_more kodak24"
 sections=()
 for arg in "${@:-all}"; do
     case $arg in
         all) sections+=($ALL) ;;
-        real) sections+=(polyu fmdd sidd) ;;
+        real) sections+=(noisy polyu fmdd sidd) ;;
         gaussian) sections+=(set12 bsd68_more cbsd68_more kodak24) ;;
         *) if ! declare -F section_$arg > /dev/null; then
                echo "unknown section $arg; valid: all real gaussian $ALL" >&2
