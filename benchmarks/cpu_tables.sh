@@ -58,16 +58,23 @@ section_noisy() {
     .venv/bin/python benchmarks/noisy_input.py $D/polyu:test $D/fmdd $D/sidd_sample > $R/noisy_input.md
 }
 section_polyu() {
-    bench polyu_test_learned learned $CNNS,cddpm,realdiff --data $D/polyu --split test
+    bench polyu_test_learned learned $CNNS,pridnet-real,cddpm,realdiff --data $D/polyu --split test
     bench polyu_test_classical classical nlm --data $D/polyu --split test
 }
 section_fmdd() {
-    bench fmdd_learned learned $CNNS,cddpm,realdiff --data $D/fmdd
+    bench fmdd_learned learned $CNNS,pridnet-real,cddpm,realdiff --data $D/fmdd
     bench fmdd_classical classical nlm --data $D/fmdd
 }
 section_sidd() {
-    bench sidd_sample_learned learned $CNNS,cddpm,realdiff --data $D/sidd_sample
+    bench sidd_sample_learned learned $CNNS,pridnet-real,cddpm,realdiff --data $D/sidd_sample
     bench sidd_sample_classical classical nlm --data $D/sidd_sample
+}
+# Rows added after the first `real` run of 2026-11-22 (dncnn re-measured with the continued dncnn weights shipped
+# that day, pridnet-real once shipped); `real` itself now covers them.
+section_real_added() {
+    bench polyu_test_added learned dncnn,pridnet-real --data $D/polyu --split test
+    bench fmdd_added learned pridnet-real --data $D/fmdd
+    bench sidd_sample_added learned pridnet-real --data $D/sidd_sample
 }
 section_bm3d_real() {
     bench polyu_test_bm3d classical bm3d --data $D/polyu --split test ${LIMIT_BM3D_POLYU:+--limit $LIMIT_BM3D_POLYU}

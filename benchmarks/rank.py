@@ -66,7 +66,7 @@ class Result:
     ssim: float
     seconds: float
     images: int
-    limited: bool                           # run with --limit (a subset of the set)
+    subset: str                             # "" for the whole set, else what was measured ("first 6", "128-px crops")
     device: str                             # "cpu" or "cuda"
     device_name: str
     when: dt.datetime                       # UTC
@@ -155,6 +155,16 @@ def _record_time(stamp: str, path: Path) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
 
 
+def _subset(settings: dict[str, Any], images: int) -> str:
+    """How a run differs from the whole set: ``limit`` (first N images) and ``crop`` (centre crops), "" if not."""
+    parts = []
+    if settings.get("limit") is not None:
+        parts.append(f"first {images}")
+    if settings.get("crop"):
+        parts.append(f"{settings['crop']}-px crops")
+    return ", ".join(parts)
+
+
 def _bench_results(data: dict[str, Any], path: Path) -> list[Result]:
     config = data.get("config", {})
     stamp = str(config.get("date", ""))
@@ -169,9 +179,9 @@ def _bench_results(data: dict[str, Any], path: Path) -> list[Result]:
             blind=sigma_blind and noise != "real" and _takes_sigma(method),
             dataset=DATASET_ALIASES.get(row["dataset"], row["dataset"]), noise=noise,
             psnr=float(row["psnr"]), ssim=float(row["ssim"]), seconds=float(row["seconds_per_image"]),
-            images=int(row["images"]), limited=config.get("limit") is not None,
+            images=int(row["images"]), subset=_subset(config, int(row["images"])),
             device=str(config.get("device", "cpu")).split(":")[0],
-            device_name=str(config.get("device_name", config.get("device", "?")))
+            device_name=str(config.get("device_name") or config.get("device") or "?")
             + (f", {config['cpu_count']} cores" if config.get("cpu_count") and config.get("device") == "cpu" else ""),
             when=when, stamp=stamp[:16].replace("T", " ") or when.strftime("%Y-%m-%d %H:%M"), source=path, order=i))
     return out
@@ -188,7 +198,7 @@ def _gpu_results(data: dict[str, Any], path: Path) -> list[Result]:
             blind=row.get("sigma_mode") == "auto" and noise != "real" and _takes_sigma(method),
             dataset=DATASET_ALIASES.get(row["dataset"], row["dataset"]), noise=noise,
             psnr=float(row["psnr"]), ssim=float(row["ssim"]), seconds=float(row["seconds_per_image"]),
-            images=int(row["images"]), limited=row.get("limit") is not None,
+            images=int(row["images"]), subset=_subset(row, int(row["images"])),
             device=str(row.get("device", "cuda")).split(":")[0], device_name=str(row.get("gpu", row.get("device"))),
             when=_record_time(stamp, path) if stamp else file_written(path), stamp=stamp, source=path, order=i))
     return out
@@ -218,7 +228,7 @@ def load_results(root: Path = RESULTS) -> list[Result]:
 
 
 def _preference(r: Result) -> tuple[Any, ...]:
-    return (not r.limited, r.when, str(r.source), r.order)
+    return (not r.subset, r.when, str(r.source), r.order)
 
 
 def select(results: Iterable[Result], device: str | None = None
@@ -276,7 +286,7 @@ def _row_key(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def ranks(cells: dict[tuple[Any, ...], Result]) -> dict[tuple[Any, ...], int]:
     """Competition ranks by PSNR (1 = best; ties share a rank) among the full-set records of one column."""
-    full = {row: r.psnr for row, r in cells.items() if not r.limited}
+    full = {row: r.psnr for row, r in cells.items() if not r.subset}
     return {row: 1 + sum(1 for other in full.values() if other > psnr) for row, psnr in full.items()}
 
 
@@ -289,11 +299,14 @@ def _source_label(r: Result) -> str:
     return f"{device}: `{path}`, {r.device_name}, {r.stamp}"
 
 
-def build_table(results: Sequence[Result]) -> str:
-    """The markdown ranking table and its list of sources."""
+def build_table(results: Sequence[Result], all_columns: bool = False) -> str:
+    """The markdown ranking table and its list of sources.  Columns measured only on subsets are left out unless
+    ``all_columns``; rows with no cell in the columns shown are left out."""
     best = select(results)
-    columns = sorted({col for cells in best.values() for col in cells}, key=_column_key)
-    rows = sorted(best, key=_row_key)
+    every = {col for cells in best.values() for col in cells}
+    full = {col for cells in best.values() for col, r in cells.items() if not r.subset}
+    columns = sorted(every if all_columns else full, key=_column_key)
+    rows = sorted((row for row in best if any(col in best[row] for col in columns)), key=_row_key)
     by_column = {col: {row: best[row][col] for row in rows if col in best[row]} for col in columns}
     column_ranks = {col: ranks(cells) for col, cells in by_column.items()}
     sources: dict[str, str] = {}
@@ -317,8 +330,8 @@ def build_table(results: Sequence[Result]) -> str:
                 cells.append("")
                 continue
             sid = source_id(r)
-            if r.limited:
-                cells.append(f"*{r.psnr:.2f} / {r.ssim:.4f}* (first {r.images}) {sid}")
+            if r.subset:
+                cells.append(f"*{r.psnr:.2f} / {r.ssim:.4f}* ({r.subset}) {sid}")
                 continue
             rank = column_ranks[col][row]
             psnr = f"**{r.psnr:.2f}**" if rank == 1 else f"{r.psnr:.2f}"
@@ -327,7 +340,10 @@ def build_table(results: Sequence[Result]) -> str:
     lines.append("")
     lines.append("Cells: PSNR dB / SSIM, #rank by PSNR within the column (bold: best), source. Empty: not measured. "
                  "*Italics*: a subset of the set (`--limit`), not ranked. σ̂: sigma estimated from the image. "
-                 "Where a method/set/noise was measured more than once, the newest full-set record is shown.")
+                 "Where a method/set/noise was measured more than once, the newest full-set record is shown."
+                 + ("" if len(columns) == len(every) else
+                    f" {len(every) - len(columns)} set/noise column(s) measured only on subsets are left out "
+                    "(`--all-columns` shows them)."))
     lines.append("")
     lines.append("Sources:")
     for label, sid in sorted(sources.items(), key=lambda kv: (kv[1][0], int(kv[1][1:]))):
@@ -384,7 +400,7 @@ def scatter(results: Sequence[Result], panels: Sequence[tuple[str, str, str]], p
     for ax, (dataset, noise, device) in zip(axes[0], panels):
         best = select(results, device=device)
         points = [(row, cells[(dataset, noise)]) for row, cells in best.items()
-                  if (dataset, noise) in cells and not cells[(dataset, noise)].limited]
+                  if (dataset, noise) in cells and not cells[(dataset, noise)].subset]
         where = "CPU" if device == "cpu" else "GPU"
         names = sorted({r.device_name for _, r in points})
         ax.set_title(f"{column_label((dataset, noise))} — {where}" + (f" ({', '.join(names)})" if names else ""),
@@ -431,6 +447,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                "  .venv/bin/python benchmarks/rank.py --plot out/p.png --panel set12:gaussian:25:cpu")
     p.add_argument("--results", type=Path, default=RESULTS, help="folder searched for JSON (default: %(default)s)")
     p.add_argument("--out", type=Path, help="also write the table to this markdown file (default: print only)")
+    p.add_argument("--all-columns", action="store_true",
+                   help="also show set/noise columns measured only on subsets (default: left out)")
     p.add_argument("--plot", type=Path, help="write the PSNR-vs-time scatter PNG here (default: no plot)")
     p.add_argument("--panel", action="append", default=None,
                    help="dataset:noise:device of one scatter panel, repeatable "
@@ -440,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not results:
         print(f"no benchmark records under {args.results}", file=sys.stderr)
         return 2
-    text = build_table(results)
+    text = build_table(results, all_columns=args.all_columns)
     if args.plot is not None:
         captions = scatter(results, [parse_panel(x) for x in (args.panel or DEFAULT_PANELS)], args.plot)
         text += "\nScatter plot `" + str(args.plot) + "`, newest full-set record per method and device:\n" + \

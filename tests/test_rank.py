@@ -68,7 +68,7 @@ def test_table_ranks_keeps_newest_and_leaves_gaps(rank, tmp_path):
 
     results = rank.load_results(tmp_path)
     assert len(results) == 7                      # the estimate file is ignored
-    table = rank.build_table(results)
+    table = rank.build_table(results, all_columns=True)
     header = table.splitlines()[0]
     assert header.index("PolyU test (real)") < header.index("CBSD68 σ25") < header.index("Set12 σ25")
 
@@ -89,6 +89,11 @@ def test_table_ranks_keeps_newest_and_leaves_gaps(rank, tmp_path):
 
     # every source is listed with its device and date
     assert "GPU: " in table and "Test GPU, 2026-01-02" in table and "CPU: " in table and "2026-01-02 10:00" in table
+
+    # by default a column measured only on a subset is left out, and so is a row left without cells
+    table = rank.build_table(results)
+    assert "PolyU" not in table.splitlines()[0] and "| `bm3d` |" not in table
+    assert "1 set/noise column(s) measured only on subsets are left out" in table
 
 
 def test_newest_of_two_files_and_option_variants(rank, tmp_path):
@@ -120,3 +125,8 @@ def test_scatter_writes_png(rank, tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert captions[0].startswith("PolyU test (real), CPU: 2 methods") and "0 methods" in captions[1]
     assert rank.parse_panel("cbsd68:gaussian:25:cpu") == ("cbsd68", "gaussian:25", "cpu")
+
+
+def test_subset_description(rank):
+    assert rank._subset({"limit": None}, 68) == ""
+    assert rank._subset({"limit": 2, "crop": 128}, 2) == "first 2, 128-px crops"
