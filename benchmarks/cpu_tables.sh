@@ -76,6 +76,11 @@ section_real_added() {
     bench fmdd_added learned pridnet-real --data $D/fmdd
     bench sidd_sample_added learned pridnet-real --data $D/sidd_sample
 }
+# dncnn re-measured on the CPU after the same weights update (the cbsd68/bsd68 sigma 25 files above predate it).
+section_gaussian_added() {
+    bench bsd68_s25_added learned dncnn --data $D/bsd68 --noise gaussian:25
+    bench cbsd68_s25_added learned dncnn --data $D/cbsd68 --noise gaussian:25
+}
 section_bm3d_real() {
     bench polyu_test_bm3d classical bm3d --data $D/polyu --split test ${LIMIT_BM3D_POLYU:+--limit $LIMIT_BM3D_POLYU}
     bench fmdd_bm3d classical bm3d --data $D/fmdd ${LIMIT_BM3D_FMDD:+--limit $LIMIT_BM3D_FMDD}

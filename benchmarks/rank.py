@@ -18,7 +18,9 @@ When a row/column pair was measured more than once, a full-set record beats a su
 newest record wins, whatever the device.  The time of a record is its own timestamp; the GPU files carry only a
 date, so their records are placed at the time the file was written (its last git commit when it is committed and
 unchanged, else its modification time) when that falls on the record's date, else at the start of that date.
-Subset records are printed in italics with their image count and are not ranked.  A cell no record fills stays
+A record is a subset when its file states a ``limit`` or a ``crop``, or when it holds fewer images than another
+record of the same column (the GPU driver's ``--eval-limit`` is not written into its records).  Subset records are
+printed in italics with what they cover and are not ranked.  A cell no record fills stays
 empty: nothing is estimated or copied from elsewhere.
 
 The scatter plot has one panel per (dataset, noise, device): CPU and GPU seconds never share a panel.  It uses the
@@ -33,7 +35,7 @@ import json
 import math
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -189,13 +191,15 @@ def _bench_results(data: dict[str, Any], path: Path) -> list[Result]:
 
 def _gpu_results(data: dict[str, Any], path: Path) -> list[Result]:
     out = []
-    for i, row in enumerate(data.values()):
+    for i, (key, row) in enumerate(data.items()):
         method, noise = row["method"], row["noise"]
         stamp = str(row.get("date", ""))
+        # sigma mode: stated, or the key itself (round5/ddpm_match_cbsd68.json is keyed "true" / "auto")
+        sigma_mode = row.get("sigma_mode") or (key if key in ("true", "auto") else "true")
         out.append(Result(
             method=method, options=normalise_options(method, row.get("options")),
             stem=_own_stem(method, row.get("stem")),
-            blind=row.get("sigma_mode") == "auto" and noise != "real" and _takes_sigma(method),
+            blind=sigma_mode == "auto" and noise != "real" and _takes_sigma(method),
             dataset=DATASET_ALIASES.get(row["dataset"], row["dataset"]), noise=noise,
             psnr=float(row["psnr"]), ssim=float(row["ssim"]), seconds=float(row["seconds_per_image"]),
             images=int(row["images"]), subset=_subset(row, int(row["images"])),
@@ -224,7 +228,12 @@ def load_results(root: Path = RESULTS) -> list[Result]:
             results.extend(_bench_results(data, path))
         elif data and all(_is_summary_row(v) for v in data.values()):
             results.extend(_gpu_results(data, path))
-    return results
+    # Files that do not state a limit (the GPU driver's --eval-limit) still give themselves away by their count.
+    most: dict[tuple[str, str], int] = {}
+    for r in results:
+        most[r.column] = max(most.get(r.column, 0), r.images)
+    return [replace(r, subset=f"{r.images} of {most[r.column]} images")
+            if not r.subset and r.images < most[r.column] else r for r in results]
 
 
 def _preference(r: Result) -> tuple[Any, ...]:

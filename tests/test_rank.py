@@ -130,3 +130,19 @@ def test_scatter_writes_png(rank, tmp_path):
 def test_subset_description(rank):
     assert rank._subset({"limit": None}, 68) == ""
     assert rank._subset({"limit": 2, "crop": 128}, 2) == "first 2, 128-px crops"
+
+
+def test_fewer_images_without_a_stated_limit_is_a_subset(rank, tmp_path):
+    bench_file(tmp_path / "full.json", "2026-01-01T10:00:00+00:00", "cbsd68", "gaussian:25",
+               [("dncnn", 30.4, 0.85, 1.0, 68)])
+    gpu = tmp_path / "gpu"
+    gpu.mkdir()
+    (gpu / "r_eval.json").write_text(json.dumps({"true": {
+        "method": "dncnn", "dataset": "cbsd68_jpg", "noise": "gaussian:25", "psnr": 30.9, "ssim": 0.87,
+        "seconds_per_image": 0.005, "images": 20, "date": "2026-01-02", "gpu": "Test GPU"}}))
+    table = rank.build_table(rank.load_results(tmp_path), all_columns=True)
+    assert cells(table, "`dncnn`")[0].startswith("**30.40** / 0.8500 #1 C")     # the newer 20-image run loses
+    subset = [r for r in rank.load_results(tmp_path) if r.device == "cuda"]
+    assert subset[0].subset == "20 of 68 images"
+    table = rank.build_table(rank.load_results(gpu))
+    assert cells(table, "`dncnn`")[0].startswith("**30.90**")                    # alone, it is the whole column
