@@ -234,3 +234,20 @@ def test_a_classical_method_end_to_end(clean_dir):
     result = run_bench(["gaussian", "identity"], clean_dir, "gaussian:50", progress=False)
     assert [row["method"] for row in result["summary"]] == ["gaussian", "identity"]
     assert len(result["records"]) == 6 and all(0 < r["ssim"] <= 1 for r in result["records"])
+
+
+def test_config_names_the_weights_each_method_could_load(clean_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(registry.METHODS, "weighted",
+                        registry.MethodSpec("weighted", "test only", "classical", f"{__name__}:identity_method",
+                                            weights=("weighted-color", "weighted-gray")))
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    card = json.dumps({"net": {"name": "x"}, "steps": 1234}).encode()
+    (weights / "weighted-color.json").write_bytes(card)          # no gray card: not listed
+    monkeypatch.setenv("DIFFDENOISE_WEIGHTS", str(weights))
+    config = run_bench(["weighted", "identity"], clean_dir, "gaussian:25", progress=False)["config"]
+    import hashlib
+    assert config["weights"] == {"weighted": {"weighted-color": {
+        "card_sha256": hashlib.sha256(card).hexdigest()[:16], "steps": 1234}}}
+    assert config["weights_dir"] == str(weights)
+    assert run_bench(["identity"], clean_dir, "gaussian:25", progress=False)["config"]["weights_dir"] is None

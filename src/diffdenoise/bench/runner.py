@@ -11,6 +11,8 @@ The evaluation protocol is SPEC §1:
 - the output is clipped to [0, 1] and rounded to uint8; PSNR and SSIM against the uint8 clean image with
   :mod:`diffdenoise.metrics` (peak 255, all channels, no border crop).
 - ``seconds`` is the wall time of the method call alone (CUDA synchronised on both sides).
+- ``config["weights"]`` names, per method, the weight cards it could load when it was built (training steps and a
+  sha256 prefix of the card), so a result still says which weights produced it after they are replaced.
 
 Failures: a method that raises :class:`DiffDenoiseError` (missing weights, missing optional package, an input it
 cannot take) is skipped with a warning when ``on_error="skip"`` (the default): its partial records are dropped, it
@@ -121,6 +123,33 @@ def _environment(dev: torch.device) -> dict[str, Any]:
     }
 
 
+def _weights_dir() -> Path:
+    from ..train.checkpoint import weights_dir
+    return weights_dir()
+
+
+def _weights_used(names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Which weights each method could load: per stem present in the weights folder, the card's training steps and
+    the first 16 hex digits of the card's sha256 (a card is rewritten with its weights), so that a result still
+    says which weights produced it after they are replaced."""
+    import hashlib
+    folder = _weights_dir()
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        for stem in get_method_spec(name).weights:
+            card = folder / f"{stem}.json"
+            try:
+                raw = card.read_bytes()
+            except OSError:
+                continue
+            try:
+                steps = json.loads(raw).get("steps")
+            except (ValueError, AttributeError):
+                steps = None
+            out.setdefault(name, {})[stem] = {"card_sha256": hashlib.sha256(raw).hexdigest()[:16], "steps": steps}
+    return out
+
+
 class _MethodFailed(Exception):
     """Carries a DiffDenoiseError raised by a method out of the per-image loop (data errors are not wrapped)."""
 
@@ -225,7 +254,9 @@ def run_bench(methods: Sequence[str], data: str | Path | BenchData, noise: str |
     records: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
     resolved_options: dict[str, dict[str, Any]] = {}
+    weights_used: dict[str, dict[str, Any]] = {}
     for name in methods:
+        weights_used.update(_weights_used([name]))          # read as the method is built
         options = method_options.get(name, {})
         resolved_options[name] = {**specs[name].defaults, **options}
         try:
@@ -262,6 +293,8 @@ def run_bench(methods: Sequence[str], data: str | Path | BenchData, noise: str |
         "protocol": "SPEC §1: noise seeded by sorted index, y unclipped, output clipped and rounded to uint8, "
                     "PSNR/SSIM on uint8 (peak 255, all channels, no crop)",
         "skipped": skipped,
+        "weights_dir": None if not any(specs[m].weights for m in methods) else str(_weights_dir()),
+        "weights": weights_used,
         **_environment(dev),
     }
     return {"summary": summary, "records": records, "config": config}
