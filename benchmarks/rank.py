@@ -52,7 +52,7 @@ FAMILY_ORDER = ("diffusion", "cnn", "classical")
 # one step from the matched entry).
 IMPLIED_DEFAULTS = {"cddpm": {"steps": 1}, "cddpm-prob": {"steps": 1}}
 SIGMA_FREE = {"realdiff"}        # ignores the sigma it is given (besides the CNNs): "blind" is not a variant
-DEFAULT_PANELS = ("cbsd68:gaussian:25:cpu", "polyu:test:real:cpu")
+DEFAULT_PANELS = ("cbsd68:gaussian:25:cpu", "set12:gaussian:25:cpu", "polyu:test:real:cpu")
 
 
 @dataclass(frozen=True)
@@ -403,7 +403,7 @@ def scatter(results: Sequence[Result], panels: Sequence[tuple[str, str, str]], p
 
     colors = {"diffusion": "tab:red", "cnn": "tab:blue", "classical": "tab:gray", "other": "tab:green"}
     markers = {"diffusion": "o", "cnn": "s", "classical": "^", "other": "D"}
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.8), squeeze=False, dpi=110)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.8), squeeze=False, dpi=110)
     captions: list[str] = []
     labels: list[tuple[Any, list[tuple[tuple[Any, ...], Result]]]] = []
     for ax, (dataset, noise, device) in zip(axes[0], panels):
