@@ -45,29 +45,16 @@ import numpy as np
 import torch
 
 from diffdenoise import metrics
-from diffdenoise.bench import load_benchmark, read_u8
+from diffdenoise.bench import device_name, load_benchmark, read_u8, write_text
 from diffdenoise.data import default_data_root
 from diffdenoise.errors import DiffDenoiseError
-from diffdenoise.imageio import Image, atomic_output, quantize, write_image
+from diffdenoise.imageio import Image, quantize, write_image
 from diffdenoise.impute import IMPUTERS, build_imputer
 from diffdenoise.noise import Missing
 
 MISSING = (0.5, 0.8)
 INPUT_ROW = "masked input"
 FIGURE_IMAGE, FIGURE_CROP = "kodim23.png", (100, 300, 192)   # parrots: top, left, side in pixels
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def observed_mask(x: torch.Tensor, p: float, index: int) -> torch.Tensor:
@@ -179,11 +166,6 @@ def write_figure(path: Path, clean8: np.ndarray, index: int, crop: tuple[int, in
     sep = np.full((6, rows[0].shape[1], 3), 255, np.uint8)
     canvas = np.concatenate(sum(([r, sep] for r in rows), [])[:-1], axis=0)
     write_image(path, Image(canvas.astype(np.float32) / 255.0, None, 8), bit_depth=8)
-
-
-def write_text(path: Path, text: str) -> None:
-    with atomic_output(path) as tmp:
-        Path(tmp).write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,6 +59,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from diffdenoise.bench import write_text
 from diffdenoise.errors import DiffDenoiseError
 from diffdenoise.nets.cnn import DnCNN, FFDNet
 from diffdenoise.nets.unet import UNet
@@ -361,11 +362,6 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
 
 def random_weights(cards: Path) -> Path:
     """A temporary weights folder: every card of ``cards`` with random fp16 weights for its network."""
@@ -459,9 +455,9 @@ def main(argv: list[str] | None = None) -> int:
                 status = row.get("skipped") or row.get("error") or f"{row['mp_per_s']:.3g} MP/s"
                 print(f"  {kind} {name} {w.name} {precision}: {status} ({time.time() - t0:.1f} s)",
                       file=sys.stderr, flush=True)
-                _write(out.with_name(out.name + ".json"), json.dumps(result, indent=1) + "\n")  # partial results
-    _write(out.with_name(out.name + ".json"), json.dumps(result, indent=1) + "\n")
-    _write(out.with_name(out.name + ".md"), markdown(result))
+                write_text(out.with_name(out.name + ".json"), json.dumps(result, indent=1) + "\n")  # partial results
+    write_text(out.with_name(out.name + ".json"), json.dumps(result, indent=1) + "\n")
+    write_text(out.with_name(out.name + ".md"), markdown(result))
     print(markdown(result))
     return 0
 

@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from diffdenoise.bench import run_bench
+from diffdenoise.bench import run_bench, write_text
 from diffdenoise.errors import DiffDenoiseError
 from diffdenoise.registry import get_method_spec, weights_present
 
@@ -88,11 +87,6 @@ def markdown(result: dict[str, Any]) -> str:
                          f"{r['seconds_per_image']:.3g} |")
     return "\n".join(lines) + "\n"
 
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,12 +150,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name} steps {k}: {s['psnr']:.2f} dB, {s['seconds_per_image']:.3g} s/image "
                   f"({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
             result["methods"][name] = {"rows": rows, "within_0.1dB": fewest_within(rows)}
-            _write(out.with_name(out.name + ".json"), json.dumps(result, indent=1) + "\n")   # partial results
+            write_text(out.with_name(out.name + ".json"), json.dumps(result, indent=1) + "\n")   # partial results
         result["methods"][name] = {"rows": rows, "within_0.1dB": fewest_within(rows)}
     if "environment" not in result:
         raise SystemExit("steps_table: nothing ran (no method has weights?)")
-    _write(out.with_name(out.name + ".json"), json.dumps(result, indent=1) + "\n")
-    _write(out.with_name(out.name + ".md"), markdown(result))
+    write_text(out.with_name(out.name + ".json"), json.dumps(result, indent=1) + "\n")
+    write_text(out.with_name(out.name + ".md"), markdown(result))
     print(markdown(result))
     return 0
 

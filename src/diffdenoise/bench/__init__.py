@@ -4,7 +4,7 @@
 of clean images or of real noisy/clean pairs (:mod:`diffdenoise.bench.datasets`).
 """
 from .datasets import BenchData, BenchItem, load_benchmark, read_u8
-from .runner import format_table, run_bench, write_csv, write_json
+from .runner import device_name, format_table, run_bench, write_csv, write_json, write_text
 
 __all__ = ["BenchData", "BenchItem", "load_benchmark", "read_u8", "run_bench", "format_table", "write_json",
-           "write_csv"]
+           "write_csv", "write_text", "device_name"]

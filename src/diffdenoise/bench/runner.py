@@ -67,7 +67,8 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def _device_name(dev: torch.device) -> str:
+def device_name(dev: torch.device) -> str:
+    """The GPU's name, else the CPU model from /proc/cpuinfo, for result records."""
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
     try:
@@ -117,7 +118,7 @@ def _environment(dev: torch.device) -> dict[str, Any]:
         "torch": torch.__version__,
         "numpy": np.__version__,
         "diffdenoise": getattr(diffdenoise, "__version__", None),
-        "device_name": _device_name(dev),
+        "device_name": device_name(dev),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
     }
@@ -319,7 +320,8 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(path: str | Path, text: str) -> Path:
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` through a temporary file and a rename: never a half-written result."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -332,7 +334,7 @@ def _atomic_write(path: str | Path, text: str) -> Path:
 
 def write_json(result: dict[str, Any], path: str | Path) -> Path:
     """The whole result as indented JSON (an infinite PSNR, identical images, is written as ``Infinity``)."""
-    return _atomic_write(path, json.dumps(result, indent=2, default=str) + "\n")
+    return write_text(path, json.dumps(result, indent=2, default=str) + "\n")
 
 
 def write_csv(result: dict[str, Any], path: str | Path) -> Path:
@@ -342,4 +344,4 @@ def write_csv(result: dict[str, Any], path: str | Path) -> Path:
     writer = csv.DictWriter(buf, fieldnames=[*RECORD_KEYS, *extra], extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(result["records"])
-    return _atomic_write(path, buf.getvalue())
+    return write_text(path, buf.getvalue())
