@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="fractions of missing pixels (default: 0.5 0.8)")
     ap.add_argument("--limit", type=int, default=None, help="first N images only (default: all)")
     ap.add_argument("--device", default="cpu", help="torch device for cddpm (default: cpu; classical run on CPU)")
-    ap.add_argument("--steps", type=int, default=None, help="cddpm DDIM steps (default: the imputer's, 50)")
+    ap.add_argument("--steps", type=int, default=None, help="cddpm DDIM steps (default: the imputer's: 1 for the x0-predicting cddpm-missing)")
     ap.add_argument("--samples", type=int, default=None, help="cddpm samples averaged (default: 1)")
     ap.add_argument("--tile", default="auto", help="cddpm tile side: auto, N or 0 (default: auto)")
     ap.add_argument("--data", default=None, help="clean image folder (default: <data root>/kodak24)")

@@ -326,8 +326,8 @@ class Imputer(_Conditional):
     """``imputer(y, mask, *, generator=None, progress=None) -> x_hat``: fill the pixels where ``mask`` is 0.
 
     ``mask``: N x 1 x H x W or N x C x H x W, values > 0.5 observed (1 = observed, 0 = missing); the net is
-    conditioned on the pixels observed in every channel. Sampling starts from x_T ~ N(0, I) (``steps`` DDIM steps,
-    default 50; ``samples`` draws averaged). Every observed value of ``y`` is returned unchanged, bit for bit, and
+    conditioned on the pixels observed in every channel. Sampling starts from x_T ~ N(0, I) (``steps`` DDIM steps;
+    default 1 for an x0-predicting net, whose first output is the MMSE fill, else 50; ``samples`` draws averaged). Every observed value of ``y`` is returned unchanged, bit for bit, and
     the values of ``y`` at missing pixels are never read (they may be anything, NaN included).
     """
 
