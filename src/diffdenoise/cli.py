@@ -640,7 +640,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="which mask colour marks the missing pixels, for --mask and --save-mask")
     im.add_argument("--method", default="cddpm", help="cddpm (needs the cddpm-missing weights), telea, ns or "
                                                        "biharmonic (classical, no weights)")
-    im.add_argument("--steps", type=_positive_int, default=None, help="DDIM steps for cddpm (default: 50)")
+    im.add_argument("--steps", type=_positive_int, default=None,
+                    help="DDIM steps for cddpm (default: 1 for the x0-predicting cddpm-missing: the MMSE fill)")
     im.add_argument("--samples", type=_positive_int, default=None,
                     help="cddpm samples averaged per image (default: 1)")
     im.add_argument("--seed", type=int, default=0,
