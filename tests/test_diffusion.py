@@ -309,3 +309,24 @@ def test_preset_trains_exports_and_loads_as_method(tmp_path, monkeypatch, preset
     y = torch.rand(1, 3, 12, 10)
     out = den(y, 25 / 255, generator=torch.Generator().manual_seed(0))
     assert out.shape == y.shape and torch.isfinite(out).all()
+
+
+def test_ddpm_focus_steps_share_and_range():
+    """focus_fraction of the batch draws t from 1..focus_steps; the rest stays uniform over 1..T."""
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, x, t, label=None, cond=None):
+            seen.append(t * 1000)
+            return torch.zeros_like(x)
+
+    task = DDPMTask(T=1000, focus_steps=200, focus_fraction=0.5)
+    g = torch.Generator().manual_seed(0)
+    task.loss(Spy(), {"x": torch.rand(4000, 1, 2, 2)}, g)
+    t = seen[0].round()
+    assert float(t.min()) >= 1 and float(t.max()) <= 1000
+    low = float((t <= 200).float().mean())      # 0.5 + 0.5 * 0.2 expected
+    assert abs(low - 0.6) < 0.03
+    assert task.method_card()["focus_steps"] == 200
+    with pytest.raises(ValueError):
+        DDPMTask(T=100, focus_steps=200, focus_fraction=0.5)
