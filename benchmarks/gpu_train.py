@@ -107,11 +107,14 @@ def main() -> int:
                 print(f"eval {job['stem']} {ev}: {type(e).__name__}: {e}", flush=True)
                 continue
             s = r["summary"][0]
-            key = f"{ev['method']}|{ev['data']}|{ev.get('noise')}|{json.dumps(ev.get('options', {}))}"
-            results[key] = {**s, "stem": job["stem"], "options": ev.get("options", {}), "device": device,
+            mode = ev.get("sigma_mode", "true")
+            key = (f"{job['stem']}|{ev['method']}|{ev['data']}|{ev.get('noise')}|{json.dumps(ev.get('options', {}))}"
+                   + ("" if mode == "true" else f"|sigma={mode}"))     # one key per evaluation: none overwritten
+            results[key] = {**s, "stem": job["stem"], "options": ev.get("options", {}), "sigma_mode": mode,
+                            "device": device,
                             "gpu": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
                             "date": time.strftime("%Y-%m-%d")}
-            print(f"EVAL {job['stem']:<16} {ev['method']:<10} {s['dataset']:<12} {s['noise']:<14} "
+            print(f"EVAL {job['stem']:<16} {ev['method']:<10} {s['dataset']:<12} {s['noise']:<14} sigma {mode:<4} "
                   f"{json.dumps(ev.get('options', {})):<28} PSNR {s['psnr']:.2f} SSIM {s['ssim']:.4f} "
                   f"{s['seconds_per_image']:.3f} s/img", flush=True)
     (out / "eval.json").write_text(json.dumps(results, indent=1))
