@@ -6,14 +6,14 @@ D=${DATA:-../shared/data}
 O=benchmarks/results/cpu/round6
 mkdir -p $O
 B="diffdenoise bench -q"
-$B --methods ddpm-match --data $D/cbsd68 --noise gaussian:25 --sigma-mode auto --json $O/cbsd68_s25_blind.json
-for s in 15 50; do
+[ -n "${SKIP_BLIND:-}" ] || \
+  $B --methods ddpm-match --data $D/cbsd68 --noise gaussian:25 --sigma-mode auto --json $O/cbsd68_s25_blind.json
+for s in ${SIGMAS_CBSD68:-15 50}; do
   $B --methods ddpm-match,cddpm --data $D/cbsd68 --noise gaussian:$s --json $O/cbsd68_s$s.json
 done
-$B --methods cddpm --data $D/cbsd68 --noise gaussian:25 --json $O/cbsd68_s25_cddpm.json
 for s in 15 25 50; do
-  $B --methods ddpm-match,cddpm,dncnn --data $D/kodak24 --noise gaussian:$s --json $O/kodak24_s$s.json
+  $B --methods ddpm-match,cddpm --data $D/kodak24 --noise gaussian:$s --json $O/kodak24_s$s.json
 done
 for d in bsd68 set12; do
-  $B --methods ddpm-match,cddpm,dncnn --data $D/$d --noise gaussian:25 --json $O/${d}_s25.json
+  $B --methods ddpm-match,cddpm --data $D/$d --noise gaussian:25 --json $O/${d}_s25.json
 done

@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
                                 epilog="Examples:\n  PYTHONPATH=src python benchmarks/svnr_table.py --device cuda\n"
                                        "  PYTHONPATH=src python benchmarks/svnr_table.py --limit 2 --rows svnr bm3d\n")
     p.add_argument("--data-root", default=None, help="folder holding kodak24/, cbsd68/, fmdd/ (default: shared/data)")
-    p.add_argument("--sets", nargs="+", default=list(SETS), help=f"synthetic-noise sets (default: {' '.join(SETS)})")
+    p.add_argument("--sets", nargs="*", default=list(SETS),
+                   help=f"synthetic-noise sets; none with FMDD alone (default: {' '.join(SETS)})")
     p.add_argument("--noises", nargs="+", default=list(NOISES), help="noise specs (default: the four of the table)")
     p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS), help="methods (default: all)")
     p.add_argument("--no-fmdd", dest="fmdd", action="store_false", help="skip the blind FMDD part (default: run it)")
