@@ -10,11 +10,15 @@ uint8):
 Each method gets what it is built to take (the "sigma given" column):
 
 ==================  ================================================================================
-svnr                the exact per-pixel std map of the draw (SVNR's time map comes from it); the default
-                    single step, the MMSE estimate at t* (SPEC 3.7)
+svnr                the per-pixel std map a user can know (SVNR's time map comes from it): the draw's exact map
+                    for signal-independent noise (spatial maps), and for Poisson-Gaussian the model's map at
+                    the 5x5 local mean of y (``NoiseModel.observed_map``); the default single step, the MMSE
+                    estimate at t* (SPEC 3.7)
+svnr (oracle map)   the exact map of the draw also for Poisson-Gaussian, s^2 = a x + b^2 of the *clean* x: it
+                    leaks x (x = (s^2 - b^2) / a), so this row is an upper bound, not a result
 svnr 25-step        the same map, the paper's reverse sampler in 25 steps
 svnr naive [25]     the ablation trained with independent x_t noise (weights svnr-*-naive), the map
-bm3d                the RMS over the image of the map, one float (CBM3D for colour)
+bm3d                the RMS over the image of the (observed) map, one float (CBM3D for colour)
 cddpm [25-step]     the same RMS, one float (a Gaussian-noise model, scalar time), 1 or 25 steps
 ==================  ================================================================================
 
@@ -59,9 +63,10 @@ from diffdenoise.registry import build_method
 NOISES = ("poisson_gaussian:0.0025,2", "poisson_gaussian:0.01,5", "poisson_gaussian:0.03,10", "spatial:5,50")
 SETS = ("kodak24", "cbsd68")
 
-# row name -> (registry method, builder options, what sigma it gets: "map" | "rms")
+# row name -> (registry method, builder options, what sigma it gets: "map" | "oracle" | "rms")
 ROWS: dict[str, tuple[str, dict[str, Any], str]] = {
     "svnr": ("svnr", {}, "map"),                                   # the default: 1 step (the MMSE estimate)
+    "svnr (oracle map)": ("svnr", {}, "oracle"),                   # the map computed from the clean image
     "svnr 25-step": ("svnr", {"steps": 25}, "map"),                # the paper's sampler
     "svnr naive": ("svnr", {"naive": True}, "map"),
     "svnr naive 25-step": ("svnr", {"naive": True, "steps": 25}, "map"),
@@ -145,7 +150,8 @@ def run_rows(rows: list[str], items: list[tuple[str, torch.Tensor, torch.Tensor 
             out_rows = []
             for index, (image, y, s, clean) in enumerate(items):
                 y = y.to(device)
-                sigma: Any = None if (blind or s is None) else (s.to(device) if given == "map" else _rms(s))
+                sigma: Any = None if (blind or s is None) else (s[given].to(device) if given in ("map", "oracle")
+                                                                else _rms(s["map"]))
                 if index == 0:                                # load weights, warm kernels: untimed
                     wy, ws = y, sigma
                     if warm_crop:
@@ -192,7 +198,9 @@ def synthetic_items(folder: Path, noise: str, limit: int | None, crop: int | Non
         clean = np.ascontiguousarray(centre_crop(read_u8(item.clean), crop))
         x = to_tensor(clean.astype(np.float32) / 255.0)
         drawn = model.draw(x, torch.Generator().manual_seed(index))
-        items.append((item.name, drawn.y, drawn.sigma_map, clean))
+        maps = {"oracle": drawn.sigma_map,    # from the clean x: leaks it when the noise is signal-dependent
+                "map": model.observed_map(drawn.y) if model.signal_dependent else drawn.sigma_map}
+        items.append((item.name, drawn.y, maps, clean))
     return bench.name, spec(model), items
 
 

@@ -357,3 +357,22 @@ def test_transfer_curves_invert():
     assert to_linear(torch.tensor(0.5)).item() == pytest.approx(0.21404, abs=1e-5)
     u = torch.linspace(0, 1, 101)
     torch.testing.assert_close(smoothstep(inverse_smoothstep(u)), u, atol=1e-5, rtol=0)
+
+
+def test_observed_map_never_reads_the_clean_image():
+    """observed_map(y) is the user's map: for Poisson-Gaussian the model map at the local mean of y (equal to the
+    true map on a flat image), for signal-independent noise the map itself."""
+    from diffdenoise.noise import parse_noise
+    pg = parse_noise("poisson_gaussian:0.01,5")
+    flat = torch.full((1, 3, 16, 16), 0.4)
+    assert pg.signal_dependent and torch.allclose(pg.observed_map(flat), pg.sigma_map(flat))
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 32, 32, generator=g)
+    d = pg.draw(x, g)
+    obs = pg.observed_map(d.y)
+    assert obs.shape == x.shape and not torch.allclose(obs, d.sigma_map, atol=1e-3)
+    x2 = torch.rand(1, 3, 32, 32, generator=g)                      # another clean image, the same observation
+    assert torch.equal(pg.observed_map(d.y), obs)
+    gauss = parse_noise("gaussian:25")
+    assert not gauss.signal_dependent
+    assert torch.allclose(gauss.observed_map(x2), torch.full_like(x2, 25 / 255))

@@ -20,19 +20,20 @@ CASES = [  # measured at commit time, in dB: 29.68, 29.30, 33.39, 28.68, 26.68, 
     ("cddpm", {}, False, "gaussian:25", 25 / 255, 29.3),
     ("cddpm", {"steps": 4}, False, "gaussian:25", 25 / 255, 29.0),
     ("realdiff", {}, False, "poisson_gaussian:0.005,3", None, 33.0),
-    ("dncnn", {}, False, "gaussian:25", None, 28.3),
-    ("dncnn", {}, True, "gaussian:25", None, 26.3),
+    ("dncnn", {}, False, "gaussian:25", None, 29.1),         # round-6 weights: 29.45
+    ("dncnn", {}, True, "gaussian:25", None, 26.8),          # round-6 weights: 27.15
     ("rednet", {}, False, "gaussian:25", None, 28.8),
     ("rednet", {}, True, "gaussian:25", None, 25.9),
-    ("mwcnn", {}, False, "gaussian:25", None, 25.4),
+    ("mwcnn", {}, False, "gaussian:25", None, 28.4),         # round-6 (wider) weights: 28.75
     ("mwcnn", {}, True, "gaussian:25", None, 25.7),
-    ("pridnet", {}, False, "gaussian:25", None, 25.5),
+    ("pridnet", {}, False, "gaussian:25", None, 28.7),       # round-6 weights: 29.10
     ("pridnet", {}, True, "gaussian:25", None, 24.9),
     # added 2026-11-22 (session 2), measured: 28.36, 25.91, 27.66, 32.44, 30.33, 28.54
-    ("ddpm-match", {}, False, "gaussian:25", 25 / 255, 28.0),
-    ("ddpm-match", {}, True, "gaussian:25", 25 / 255, 25.5),
-    ("svnr", {}, False, "poisson_gaussian:0.01,5", None, 27.3),
-    ("svnr", {}, True, "poisson_gaussian:0.01,5", "map", 32.0),
+    ("ddpm-match", {}, False, "gaussian:25", 25 / 255, 29.4),  # round 6, one step (the default): 29.76
+    ("ddpm-match", {}, True, "gaussian:25", 25 / 255, 26.8),   # 27.18
+    ("svnr", {}, False, "poisson_gaussian:0.01,5", None, 30.5),  # one step (the default), blind map: 30.92
+    ("svnr", {}, False, "spatial:5,50", "map", 29.1),          # 29.50
+    ("svnr", {}, True, "spatial:5,50", "map", 26.7),           # 27.13
     ("realdiff", {}, True, "poisson_gaussian:0.005,3", None, 30.0),
     ("pridnet-real", {}, False, "poisson_gaussian:0.005,3", None, 28.2),
 ]
@@ -47,8 +48,9 @@ def test_shipped_weights_beat_stated_psnr(method, options, gray, noise, sigma, m
     x_t = to_tensor(x)
     drawn = parse_noise(noise).draw(x_t, torch.Generator().manual_seed(0))
     y = drawn.y
-    if isinstance(sigma, str):                        # "map": the exact per-pixel std of this draw
-        sigma = drawn.sigma_map
+    if isinstance(sigma, str):      # "map": what a user can know, never the clean image (NoiseModel.observed_map)
+        model = parse_noise(noise)
+        sigma = model.observed_map(y) if model.signal_dependent else drawn.sigma_map
     fn = build_method(method, device="cpu", **options)
     with torch.inference_mode():
         x_hat = fn(y, sigma, generator=torch.Generator().manual_seed(0))

@@ -14,6 +14,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Optional, Sequence, Union
 
 import torch
+import torch.nn.functional as F
 
 from ..errors import DiffDenoiseError
 
@@ -135,6 +136,7 @@ class NoiseModel:
     example: ClassVar[str]                      # a valid spec, quoted in error messages
     always_random_map: ClassVar[bool] = False   # the map depends on random draws even with fixed parameters
     map_ignores: ClassVar[tuple[str, ...]] = ()  # parameters that do not change the map (a range there is fine)
+    signal_dependent: ClassVar[bool] = False    # the map is a function of the clean x (Poisson-Gaussian, ...)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -207,6 +209,19 @@ class NoiseModel:
             raise DiffDenoiseError(f"noise {self}: the noise map is random per image; "
                                    f"use draw(x, generator).sigma_map")
         return self._expected_map(x)
+
+    def observed_map(self, y: torch.Tensor, window: int = 5) -> torch.Tensor:
+        """The map a user can know: for signal-dependent noise, the model's map evaluated at the ``window`` x
+        ``window`` local mean of the observation ``y`` instead of the unknown clean ``x``.
+
+        Why: ``sigma_map(x)`` of a signal-dependent model is a function of x (for Poisson-Gaussian,
+        ``x = (s^2 - b^2) / a`` exactly), so handing it to a method leaks the clean image. Signal-independent models
+        return ``sigma_map`` unchanged (their map does not depend on x)."""
+        y = check_image(y)
+        if not self.signal_dependent:
+            return self.sigma_map(y)
+        mean = F.avg_pool2d(y, window, stride=1, padding=window // 2, count_include_pad=False)
+        return self.sigma_map(mean)
 
     def _draw_one(self, x: torch.Tensor, rng: _Rng) -> Noisy:
         raise NotImplementedError

@@ -44,6 +44,7 @@ class PoissonGaussian(NoiseModel):
     """
     name = "poisson_gaussian"
     example = "poisson_gaussian:0.01,2"
+    signal_dependent = True
     a: float | Range = number(lo=0.0)
     b: float | Range = number(unit=255.0, lo=0.0)
     exact: bool = flag(False)
