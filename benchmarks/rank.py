@@ -18,6 +18,9 @@ When a row/column pair was measured more than once, a full-set record beats a su
 newest record wins, whatever the device.  The time of a record is its own timestamp; the GPU files carry only a
 date, so their records are placed at the time the file was written (its last git commit when it is committed and
 unchanged, else its modification time) when that falls on the record's date, else at the start of that date.
+Records of SVNR given the exact map of Poisson-Gaussian noise are left out (``leaks_clean_image``: that map gives
+the clean image away), and records made before a method's default changed are shown with the old default
+(``DEFAULT_CHANGES``).
 A record is a subset when its file states a ``limit`` or a ``crop``, or when it holds fewer images than another
 record of the same column (the GPU driver's ``--eval-limit`` is not written into its records).  Subset records are
 printed in italics with what they cover and are not ranked.  A cell no record fills stays
@@ -51,6 +54,10 @@ FAMILY_ORDER = ("diffusion", "cnn", "classical")
 # Option values a builder treats as its default although they are spelt differently (cddpm.py: steps=None means
 # one step from the matched entry).
 IMPLIED_DEFAULTS = {"cddpm": {"steps": 1}, "cddpm-prob": {"steps": 1}}
+# Defaults that changed: records made before the change with the option unset ran the old default, so they get it
+# written out (the commit "ddpm-match and svnr default to one step", 2026-11-22 07:55 UTC).
+DEFAULT_CHANGES = {"ddpm-match": ("2026-11-22T07:55:00+00:00", "steps", "all"),
+                   "svnr": ("2026-11-22T07:55:00+00:00", "steps", 25)}
 SIGMA_FREE = {"realdiff"}        # ignores the sigma it is given (besides the CNNs): "blind" is not a variant
 DEFAULT_PANELS = ("cbsd68:gaussian:25:cpu", "set12:gaussian:25:cpu", "polyu:test:real:cpu")
 
@@ -110,8 +117,14 @@ def _builder_defaults(method: str) -> dict[str, Any]:
     return {**defaults, **spec.defaults, **IMPLIED_DEFAULTS.get(method, {})}
 
 
-def normalise_options(method: str, options: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
-    """The options that differ from the method's defaults, as a sorted tuple (hashable)."""
+def normalise_options(method: str, options: dict[str, Any] | None, when: dt.datetime | None = None
+                      ) -> tuple[tuple[str, Any], ...]:
+    """The options that differ from the method's defaults, as a sorted tuple (hashable); a record made ``when``
+    before a default changed (``DEFAULT_CHANGES``) gets the old default written out."""
+    options = dict(options or {})
+    change = DEFAULT_CHANGES.get(method)
+    if change and when is not None and when < _parse_time(change[0]):
+        options.setdefault(change[1], change[2])
     defaults = _builder_defaults(method)
     return tuple(sorted((k, v) for k, v in (options or {}).items() if k not in defaults or defaults[k] != v))
 
@@ -167,6 +180,14 @@ def _subset(settings: dict[str, Any], images: int) -> str:
     return ", ".join(parts)
 
 
+def leaks_clean_image(method: str, noise: str, config: dict[str, Any]) -> bool:
+    """SVNR handed the exact map of signal-dependent noise: s^2 = a x + b^2 gives x away, so such records are
+    upper bounds, not results. benchmarks/svnr_table.py states ``map_given`` since it hands observed maps."""
+    if not method.startswith("svnr") or not noise.startswith("poisson_gaussian"):
+        return False
+    return "oracle" in method or not str(config.get("map_given", "")).startswith("observed")
+
+
 def _bench_results(data: dict[str, Any], path: Path) -> list[Result]:
     config = data.get("config", {})
     stamp = str(config.get("date", ""))
@@ -175,9 +196,11 @@ def _bench_results(data: dict[str, Any], path: Path) -> list[Result]:
     out = []
     for i, row in enumerate(data["summary"]):
         method, noise = row["method"], row["noise"]
+        if leaks_clean_image(method, noise, config):
+            continue
         options = config.get("method_options", {}).get(method, {})
         out.append(Result(
-            method=method, options=normalise_options(method, options), stem=None,
+            method=method, options=normalise_options(method, options, when), stem=None,
             blind=sigma_blind and noise != "real" and _takes_sigma(method),
             dataset=DATASET_ALIASES.get(row["dataset"], row["dataset"]), noise=noise,
             psnr=float(row["psnr"]), ssim=float(row["ssim"]), seconds=float(row["seconds_per_image"]),
@@ -196,15 +219,18 @@ def _gpu_results(data: dict[str, Any], path: Path) -> list[Result]:
         stamp = str(row.get("date", ""))
         # sigma mode: stated, or the key itself (round5/ddpm_match_cbsd68.json is keyed "true" / "auto")
         sigma_mode = row.get("sigma_mode") or (key if key in ("true", "auto") else "true")
+        if leaks_clean_image(method, noise, {}):
+            continue
+        when = _record_time(stamp, path) if stamp else file_written(path)
         out.append(Result(
-            method=method, options=normalise_options(method, row.get("options")),
+            method=method, options=normalise_options(method, row.get("options"), when),
             stem=_own_stem(method, row.get("stem")),
             blind=sigma_mode == "auto" and noise != "real" and _takes_sigma(method),
             dataset=DATASET_ALIASES.get(row["dataset"], row["dataset"]), noise=noise,
             psnr=float(row["psnr"]), ssim=float(row["ssim"]), seconds=float(row["seconds_per_image"]),
             images=int(row["images"]), subset=_subset(row, int(row["images"])),
             device=str(row.get("device", "cuda")).split(":")[0], device_name=str(row.get("gpu", row.get("device"))),
-            when=_record_time(stamp, path) if stamp else file_written(path), stamp=stamp, source=path, order=i))
+            when=when, stamp=stamp, source=path, order=i))
     return out
 
 

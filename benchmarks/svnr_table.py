@@ -275,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
               "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
               "torch": torch.__version__, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "command": " ".join(sys.argv), "skipped": skipped,
+              "map_given": "observed: NoiseModel.observed_map for signal-dependent noise (the exact map only in "
+                           "the 'svnr (oracle map)' row)",
               "protocol": "SPEC §1: noise seeded by sorted index, y unclipped, output clipped and rounded to uint8"}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -146,3 +146,26 @@ def test_fewer_images_without_a_stated_limit_is_a_subset(rank, tmp_path):
     assert subset[0].subset == "20 of 68 images"
     table = rank.build_table(rank.load_results(gpu))
     assert cells(table, "`dncnn`")[0].startswith("**30.90**")                    # alone, it is the whole column
+
+
+def test_leaky_svnr_maps_are_dropped_and_old_defaults_written_out(rank, tmp_path):
+    """SVNR on Poisson-Gaussian noise counts only from files that hand it observed maps; a ddpm-match record from
+    before its default became one step is shown with the old default."""
+    leaky = tmp_path / "leaky.json"
+    bench_file(leaky, "2026-11-22T06:00:00", "kodak24", "poisson_gaussian:0.01,5",
+               [("svnr", 38.0, 0.97, 0.1, 24), ("cddpm", 33.6, 0.90, 0.1, 24)])
+    spatial = tmp_path / "spatial.json"
+    bench_file(spatial, "2026-11-22T06:00:00", "kodak24", "spatial:5,50", [("svnr", 31.0, 0.85, 0.1, 24)])
+    honest = tmp_path / "honest.json"
+    bench_file(honest, "2026-11-22T09:00:00", "kodak24", "poisson_gaussian:0.03,10", [("svnr", 30.0, 0.85, 0.1, 24)])
+    data = json.loads(honest.read_text())
+    data["config"]["map_given"] = "observed: NoiseModel.observed_map"
+    honest.write_text(json.dumps(data))
+    old = tmp_path / "old.json"
+    bench_file(old, "2026-11-22T05:00:00", "cbsd68", "gaussian:25", [("ddpm-match", 30.45, 0.87, 0.6, 68)])
+    got = {(r.method, r.noise, r.options) for r in rank.load_results(tmp_path)}
+    assert ("svnr", "poisson_gaussian:0.01,5", ()) not in got
+    assert ("cddpm", "poisson_gaussian:0.01,5", ()) in got
+    assert ("svnr", "spatial:5,50", (("steps", 25),)) in got              # made when 25 steps was the default
+    assert ("svnr", "poisson_gaussian:0.03,10", ()) in got
+    assert ("ddpm-match", "gaussian:25", (("steps", "all"),)) in got
