@@ -55,9 +55,9 @@ FAMILY_ORDER = ("diffusion", "cnn", "classical")
 # one step from the matched entry).
 IMPLIED_DEFAULTS = {"cddpm": {"steps": 1}, "cddpm-prob": {"steps": 1}}
 # Defaults that changed: records made before the change with the option unset ran the old default, so they get it
-# written out (the commit "ddpm-match and svnr default to one step", 2026-11-22 07:55 UTC).
-DEFAULT_CHANGES = {"ddpm-match": ("2026-11-22T07:55:00+00:00", "steps", "all"),
-                   "svnr": ("2026-11-22T07:55:00+00:00", "steps", 25)}
+# written out (the edit behind the commit "ddpm-match and svnr default to one step", made 2026-11-22 07:47 UTC).
+DEFAULT_CHANGES = {"ddpm-match": ("2026-11-22T07:47:00+00:00", "steps", "all"),
+                   "svnr": ("2026-11-22T07:47:00+00:00", "steps", 25)}
 SIGMA_FREE = {"realdiff"}        # ignores the sigma it is given (besides the CNNs): "blind" is not a variant
 DEFAULT_PANELS = ("cbsd68:gaussian:25:cpu", "set12:gaussian:25:cpu", "polyu:test:real:cpu")
 
