@@ -137,7 +137,7 @@ def test_training_state_covariance_with_y(naive):
 
 def test_task_states_match_the_formula():
     """The task's own draws: E[(x_t - x0)(y - x0)] = E[g_t] per pixel, t* from the map, t = max(t* - t0, 0)."""
-    task = SVNRTask(noise="poisson_gaussian:0.02,5")
+    task = SVNRTask(noise="poisson_gaussian:0.02,5", map_from="exact")
     x = torch.rand(1, 3, 2, 2, generator=gen(0)).expand(20000, 3, 2, 2).contiguous()
     d = task.inputs(x, gen(1))
     s = torch.sqrt(0.02 * x + (5 / 255) ** 2)
@@ -147,6 +147,36 @@ def test_task_states_match_the_formula():
     prod = ((d["x_t"] - d["x0"]) * (d["y"] - d["x0"])).double().mean(0)
     expected = d["g_t"].mean(0)
     assert torch.allclose(prod, expected, rtol=0.06, atol=2e-4)
+
+
+def test_observed_map_training_states():
+    """map_from="observed" (the default): the time map is a function of y alone (the map a user can know), y's noise
+    still follows the exact map, x_t = y at t = t*, and with a map that does not depend on x (spatial) the observed
+    and exact constructions agree."""
+    from diffdenoise.noise import parse_noise
+    task = SVNRTask(noise="poisson_gaussian:0.02,5")
+    assert task.map_from == "observed" and task.method_card()["map_from"] == "observed"
+    x = torch.rand(64, 3, 12, 12, generator=gen(0))
+    d = task.inputs(x, gen(1))
+    y01 = (d["y"] + 1) / 2
+    expected = time_map(parse_noise("poisson_gaussian:0.02,5").observed_map(y01), G)
+    assert torch.allclose(d["t_star"], expected, atol=1e-6)          # t* from y only: nothing of x leaks in
+    noise = (d["y"] - d["x0"]) / 2                                   # [0, 1] scale
+    s = torch.sqrt(0.02 * x + (5 / 255) ** 2)
+    z = (noise / s).double()
+    assert abs(z.mean()) < 0.02 and abs(z.std() - 1) < 0.02          # y made with the exact map
+    assert bool((d["t"] <= d["t_star"]).all())
+    r = (d["g_t"] / d["g_star"]).clamp(0, 1)                         # x_t = x0 + r (y - x0) + sqrt(g_t (1 - r)) e': y at r = 1
+    e = (d["x_t"] - d["x0"] - r.float() * (d["y"] - d["x0"])).double()
+    mid = (r < 0.999) & (d["g_t"] > 1e-6)
+    z = e[mid] / (d["g_t"] * (1 - r))[mid].sqrt()
+    assert abs(z.mean()) < 0.02 and abs(z.std() - 1) < 0.02
+    assert abs((z * (d["y"] - d["x0"]).double()[mid]).mean()) < 0.01             # fresh noise: independent of y
+    spatial = [SVNRTask(noise="spatial:5,50", map_from=m).inputs(x, gen(2)) for m in ("observed", "exact")]
+    for key in ("y", "t_star", "x_t"):
+        assert torch.allclose(spatial[0][key], spatial[1][key], atol=1e-5), key
+    with pytest.raises(DiffDenoiseError):
+        SVNRTask(map_from="oracle")
 
 
 def test_task_loss_and_noise_maps():

@@ -62,6 +62,7 @@ Condition = Literal["y", "y+std"]
 CONDITIONS = ("y", "y+std")
 Prediction = Literal["eps", "x0"]
 PREDICTIONS = ("eps", "x0")
+MAP_SOURCES = ("observed", "exact")
 GeneratorArg = torch.Generator | Sequence[torch.Generator] | None
 
 # Training noise: one component per image (weights as in DenoiseTask mixtures).  Stds in 8-bit units; a
@@ -416,31 +417,52 @@ def _display_slope(v: torch.Tensor, h: float = 1e-4) -> torch.Tensor:
     return (from_linear(v + h) - from_linear(v - h)) / (2 * h)
 
 
-def noise_std_map(model: Any, x: torch.Tensor, generator: torch.Generator | None, linear: bool = False
-                  ) -> torch.Tensor:
-    """A per-pixel std map (shape of x, [0, 1] scale) of a noise model for training, batched for the Gaussian
-    family (gaussian, poisson_gaussian, spatial); any other model through ``model.draw(x).sigma_map``.
+def noise_std_map_fn(model: Any, n: int, h: int, w: int, generator: torch.Generator | None,
+                     device: torch.device, linear: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Draw one noise model's random parameters for ``n`` images and return ``f(v) -> std map`` ([0, 1] scale, shape
+    of ``v``), batched for the Gaussian family (gaussian, poisson_gaussian, spatial).
 
-    ``linear``: the model acts on linear light ``to_linear(x)`` and its std is carried back to display values by the
-    slope of ``from_linear`` (first order).  Poisson-Gaussian ``exact=true`` uses the same (Gaussian) map.
+    Why a function: the same draw (same ``a``, ``b``, same spatial field) must give both the exact map ``f(x)``
+    that makes the noise and the map a user could know, ``f(local mean of y)`` (:meth:`SVNRTask.inputs`).
+    ``linear``: the model acts on linear light ``to_linear(v)`` and its std is carried back to display values by the
+    slope of ``from_linear`` (first order).  Other models: ``model.draw(v).sigma_map`` (drawn at each call).
     """
     from ..noise import Gaussian, PoissonGaussian, Spatial, to_linear
-    n, device = x.shape[0], x.device
-    v = to_linear(x) if linear else x
     if isinstance(model, Gaussian):
-        s = _uniform(model.sigma, n, generator, device).expand_as(v)
+        sigma = _uniform(model.sigma, n, generator, device)
+        base = lambda v: sigma.expand_as(v)                                                   # noqa: E731
     elif isinstance(model, PoissonGaussian):
         a, b = _uniform(model.a, n, generator, device), _uniform(model.b, n, generator, device)
-        s = (a * v.clamp(min=0) + b ** 2).sqrt()
+        base = lambda v: (a * v.clamp(min=0) + b ** 2).sqrt()                                  # noqa: E731
     elif isinstance(model, Spatial):
         lo, hi = _uniform(model.sigma_min, n, generator, device), _uniform(model.sigma_max, n, generator, device)
         lo, hi = torch.minimum(lo, hi), torch.maximum(lo, hi)
-        s = (lo + (hi - lo) * smooth_fields(n, x.shape[2], x.shape[3], generator, device)).expand_as(v)
+        field = lo + (hi - lo) * smooth_fields(n, h, w, generator, device)
+        base = lambda v: field.expand_as(v)                                                   # noqa: E731
     else:
-        s = model.draw(v, generator).sigma_map.to(v.dtype)
-    if linear:
-        s = s * _display_slope(v.clamp(min=0))
-    return s.contiguous()
+        base = lambda v: model.draw(v, generator).sigma_map.to(v.dtype)                       # noqa: E731
+
+    def f(v: torch.Tensor) -> torch.Tensor:
+        u = to_linear(v) if linear else v
+        s = base(u)
+        if linear:
+            s = s * _display_slope(u.clamp(min=0))
+        return s.contiguous()
+    return f
+
+
+def noise_std_map(model: Any, x: torch.Tensor, generator: torch.Generator | None, linear: bool = False
+                  ) -> torch.Tensor:
+    """The exact per-pixel std map (shape of x, [0, 1] scale) of one draw of a noise model (``noise_std_map_fn``).
+
+    Poisson-Gaussian ``exact=true`` uses the same (Gaussian) map.
+    """
+    return noise_std_map_fn(model, x.shape[0], x.shape[2], x.shape[3], generator, x.device, linear)(x)
+
+
+def local_mean(v: torch.Tensor, window: int = 5) -> torch.Tensor:
+    """Box mean over ``window`` x ``window`` pixels (borders: mean of the pixels inside), as ``observed_map``."""
+    return F.avg_pool2d(v, window, stride=1, padding=window // 2, count_include_pad=False)
 
 
 class SVNRTask:
@@ -455,11 +477,17 @@ class SVNRTask:
         prediction: ``"eps"`` (x0_hat = x_t - sqrt(g_t) F) or ``"x0"`` (x0_hat = F); the loss is on x0_hat.
         naive: draw the noise of ``x_t`` independently of ``y``'s (the ablation).
         loss: ``"mse"``, ``"l1"`` or ``"charbonnier"`` between x0_hat and x0 (model space).
+        map_from: which std map sets the time map the network sees.  ``"observed"`` (default): the map a user can
+            know, the drawn model evaluated at the 5 x 5 local mean of ``y`` (``NoiseModel.observed_map``), while
+            ``y`` itself is made with the exact map.  ``"exact"``: the map of the clean image; for signal-dependent
+            noise it reveals ``x`` (``s^2 = a x + b^2``), so a net trained on it learns to read the image off the
+            map and fails on the maps available at test time (BENCHMARKS.md, "the Poisson-Gaussian map leak").
     """
 
     def __init__(self, noise: str | Sequence[Any] | None = None, lam: float = 5.0, T: int = 1000,
                  schedule: str = "linear", condition: Condition = "y", prediction: Prediction = "eps",
-                 naive: bool = False, loss: Literal["mse", "l1", "charbonnier"] = "mse"):
+                 naive: bool = False, loss: Literal["mse", "l1", "charbonnier"] = "mse",
+                 map_from: Literal["observed", "exact"] = "observed"):
         from ..noise import parse_noise, spec
         from ..train.tasks import LOSSES, _parse_mixture
         if condition not in CONDITIONS:
@@ -468,6 +496,9 @@ class SVNRTask:
             raise DiffDenoiseError(f"unknown prediction {prediction!r}; valid: {', '.join(PREDICTIONS)}")
         if loss not in LOSSES:
             raise DiffDenoiseError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
+        if map_from not in MAP_SOURCES:
+            raise DiffDenoiseError(f"unknown map_from {map_from!r}; valid: {', '.join(MAP_SOURCES)}")
+        self.map_from = map_from
         specs, weights = _parse_mixture(DEFAULT_NOISE if noise is None else noise)
         self.components: list[tuple[Any, bool]] = []
         for text in specs:
@@ -496,38 +527,67 @@ class SVNRTask:
         noise: Any = [[s, w] for s, w in zip(self.specs, self.weights)]
         return {"name": "svnr", "lam": self.lam, "T": self.T, "schedule": self.schedule, "prediction": self.prediction,
                 "target": "x0", "condition": self.condition, "naive": self.naive, "noise": noise,
-                "loss": self.loss_kind,
+                "loss": self.loss_kind, "map_from": self.map_from,
                 "image_range": "[-1, 1]", "time_input": "per-pixel t / T, N x 1 x H x W, max over channels"}
 
-    def noise_map(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The std map of every image (one mixture component drawn per image), [0, 1] scale, shape of x."""
-        if len(self.components) == 1:
-            model, linear = self.components[0]
-            return noise_std_map(model, x, generator, linear)
+    def _map_fns(self, x: torch.Tensor, generator: torch.Generator | None
+                 ) -> tuple[torch.Tensor | None, list[Callable[[torch.Tensor], torch.Tensor]]]:
+        """(component picked per image or None, one map function per component) for a batch."""
+        n, _, h, w = x.shape
+        fns = [noise_std_map_fn(model, n, h, w, generator, x.device, linear) for model, linear in self.components]
+        if len(fns) == 1:
+            return None, fns
         dev = generator.device if generator is not None else x.device
-        pick = torch.multinomial(self._tables(dev)[1], x.shape[0], replacement=True,
+        pick = torch.multinomial(self._tables(dev)[1], n, replacement=True,
                                  generator=generator).to(x.device).view(-1, 1, 1, 1)
-        s = torch.zeros_like(x)
-        for m, (model, linear) in enumerate(self.components):
-            s = torch.where(pick == m, noise_std_map(model, x, generator, linear), s)
+        return pick, fns
+
+    @staticmethod
+    def _apply(pick: torch.Tensor | None, fns: list[Callable[[torch.Tensor], torch.Tensor]], v: torch.Tensor
+               ) -> torch.Tensor:
+        if pick is None:
+            return fns[0](v)
+        s = torch.zeros_like(v)
+        for m, f in enumerate(fns):
+            s = torch.where(pick == m, f(v), s)
         return s
 
+    def noise_map(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The exact std map of every image (one mixture component drawn per image), [0, 1] scale, shape of x."""
+        pick, fns = self._map_fns(x, generator)
+        return self._apply(pick, fns, x)
+
     def inputs(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """One training example per image, in model space: x0, y, t* and t (float64 per channel), x_t."""
+        """One training example per image, in model space: x0, y, t* and t (float64 per channel), x_t.
+
+        ``y = x0 + 2 s eps_T`` with the exact map ``s``; ``t*`` comes from the map named by ``map_from``.  With an
+        observed map ``g(t*)`` differs from the true ``(2 s)^2``, and ``x_t`` is built from y's actual noise
+        ``d = y - x0``: ``x_t = x0 + r d + sqrt(g_t (1 - r)) eps'`` with ``r = g_t / g(t*)``, which is the
+        correlation-aware state when the map is exact and equals ``y`` at ``t = t*``, the state sampling starts from.
+        """
         x0 = 2 * x.float() - 1
         g = self._tables(x0.device)[0]
-        s = self.noise_map(x.float(), generator)
-        t_star = time_map(s, g)
-        g_star = variance_at(g, t_star)
+        pick, fns = self._map_fns(x.float(), generator)
+        s_true = self._apply(pick, fns, x.float())
+        g_true = variance_at(g, time_map(s_true, g))
         eps_T = randn_like(x0, generator)
-        y = x0 + g_star.sqrt().to(x0.dtype) * eps_T
+        y = x0 + g_true.sqrt().to(x0.dtype) * eps_T
+        if self.map_from == "observed":
+            t_star = time_map(self._apply(pick, fns, local_mean((y.detach() + 1) / 2)), g)
+        else:
+            t_star = time_map(s_true, g)
+        g_star = variance_at(g, t_star)
         n = x0.shape[0]
         dev = generator.device if generator is not None else x0.device
         u = torch.rand(n, generator=generator, device=dev).to(x0.device, torch.float64).view(n, 1, 1, 1)
         t0 = u * t_star.amax(dim=(1, 2, 3), keepdim=True)
         t = (t_star - t0).clamp_min(0)
         g_t = variance_at(g, t)
+        if self.map_from == "observed":
+            eps_T = torch.where(g_star > 0, (y - x0) / g_star.clamp_min(1e-300).sqrt().to(x0.dtype),
+                                torch.zeros_like(y))
         x_t = correlated_state(x0, eps_T, g_t, g_star, generator, naive=self.naive)
+        x_t = torch.where(g_star > 0, x_t, y)          # t* = 0: sampling never changes the pixel, it stays y
         return {"x0": x0, "y": y, "t_star": t_star, "t": t, "g_t": g_t, "g_star": g_star, "x_t": x_t}
 
     def loss(self, net: nn.Module, batch: dict[str, torch.Tensor], generator: torch.Generator | None = None
@@ -541,6 +601,6 @@ class SVNRTask:
         return pixel_loss(to_x0(out.float(), d["x_t"], d["g_t"], self.prediction), d["x0"], self.loss_kind)
 
 
-__all__ = ["SVNR", "SVNRByChannels", "SVNRResult", "SVNRTask", "DEFAULT_NOISE", "build", "correlated_state",
-           "noise_std_map", "sample_svnr", "smooth_fields", "time_map", "to_x0", "time_of_variance", "variance_at",
+__all__ = ["SVNR", "SVNRByChannels", "SVNRResult", "SVNRTask", "DEFAULT_NOISE", "MAP_SOURCES", "build",
+           "correlated_state", "local_mean", "noise_std_map", "noise_std_map_fn", "sample_svnr", "smooth_fields", "time_map", "to_x0", "time_of_variance", "variance_at",
            "ve_variances", "net_time"]
