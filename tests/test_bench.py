@@ -142,6 +142,25 @@ def test_blind_mode_passes_no_sigma_and_the_same_noise(clean_dir):
     assert [r["psnr"] for r in true["records"]] == [r["psnr"] for r in blind["records"]]
 
 
+def test_observed_mode_hands_out_the_map_of_y_not_of_x(clean_dir):
+    """Signal-dependent noise: "true" gives the exact map (a function of the clean image), "observed" the model's
+    map at the local mean of y; same noisy input either way, and Gaussian noise keeps its float sigma."""
+    from diffdenoise.noise import parse_noise
+    noise = "poisson_gaussian:0.02,5"
+    true = run_bench(["identity"], clean_dir, noise, progress=False)
+    observed = run_bench(["identity"], clean_dir, noise, sigma_mode="observed", progress=False)
+    assert [r["psnr"] for r in true["records"]] == [r["psnr"] for r in observed["records"]]
+    n = len(true["records"])
+    (y0, exact, _), (y1, seen, _) = CALLS[0], CALLS[n]
+    assert torch.equal(y0, y1)
+    assert torch.allclose(seen, parse_noise(noise).observed_map(y1))
+    assert not torch.allclose(seen, exact)
+    run_bench(["identity"], clean_dir, "gaussian:25", sigma_mode="observed", progress=False)
+    assert CALLS[-1][1] == pytest.approx(25 / 255)
+    with pytest.raises(DiffDenoiseError, match="sigma_mode"):
+        run_bench(["identity"], clean_dir, noise, sigma_mode="oracle", progress=False)
+
+
 def test_clean_folders_default_to_gaussian_25(clean_dir):
     default = run_bench(["identity"], clean_dir, progress=False)
     explicit = run_bench(["identity"], clean_dir, "gaussian:25", progress=False)

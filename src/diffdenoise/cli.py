@@ -696,8 +696,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--noise", default=None, help="noise spec for clean folders (default gaussian:25)")
     b.add_argument("--split", default=None, help="use the names in <data>/<split>_split.txt only")
     b.add_argument("--limit", type=_positive_int, default=None, help="first N images only")
-    b.add_argument("--sigma-mode", choices=["true", "auto"], default="true",
-                   help="give methods the true sigma, or let them estimate it (blind)")
+    b.add_argument("--sigma-mode", choices=["true", "observed", "auto"], default="true",
+                   help="give methods the true sigma (map), the map a user could know (for signal-dependent noise, "
+                        "evaluated at the local mean of the noisy image), or let them estimate it (blind)")
     b.add_argument("--options", default=None, help='JSON of per-method options, e.g. \'{"cddpm": {"steps": 4}}\'')
     b.add_argument("--device", default="auto", help="cpu, cuda or auto")
     b.add_argument("--json", default=None, metavar="OUT", help="write summary + records + config as JSON")

@@ -6,7 +6,9 @@ The evaluation protocol is SPEC §1:
   ``y = parse_noise(noise).sample(x, generator)`` with ``generator = torch.Generator().manual_seed(i)``, ``i`` the
   image's 0-based position in sorted file order; ``y`` is **not** clipped.  The method gets ``y`` and, with
   ``sigma_mode="true"``, the true noise level (a float when the model's map is constant, as for Gaussian noise,
-  else the exact per-pixel map of that draw); with ``sigma_mode="auto"`` it gets ``None`` and estimates it.
+  else the exact per-pixel map of that draw); with ``sigma_mode="observed"`` the map a user could know
+  (``NoiseModel.observed_map(y)``: for signal-dependent noise the exact map reveals the clean image); with
+  ``sigma_mode="auto"`` it gets ``None`` and estimates it.
 - real pairs: the method gets the noisy file as read (float in [0, 1]) and ``sigma=None``.
 - the output is clipped to [0, 1] and rounded to uint8; PSNR and SSIM against the uint8 clean image with
   :mod:`diffdenoise.metrics` (peak 255, all channels, no border crop).
@@ -87,6 +89,9 @@ def _noise_model(noise: Any) -> tuple[Any, str]:
     return model, spec(model)
 
 
+SIGMA_MODES = ("true", "observed", "auto")
+
+
 def _noisy_input(model: Any, x: torch.Tensor, index: int, sigma_mode: str
                  ) -> tuple[torch.Tensor, float | torch.Tensor | None]:
     """SPEC §1: seeded draw, no clipping; the true sigma (a float when the map is constant) or None."""
@@ -96,6 +101,8 @@ def _noisy_input(model: Any, x: torch.Tensor, index: int, sigma_mode: str
     if hasattr(model, "draw"):
         drawn = model.draw(x, generator)
         y, s = drawn.y, drawn.sigma_map
+        if sigma_mode == "observed" and getattr(model, "signal_dependent", False):
+            s = model.observed_map(y)
     else:
         y, s = model.sample(x, generator), model.sigma_map(x)
     s = torch.as_tensor(s, dtype=torch.float32)
@@ -204,7 +211,7 @@ def _run_method(name: str, options: dict[str, Any], bench: BenchData, inputs: Ca
 def run_bench(methods: Sequence[str], data: str | Path | BenchData, noise: str | Any | None = None,
               limit: int | None = None, device: str | torch.device = "cpu",
               method_options: dict[str, dict[str, Any]] | None = None,
-              sigma_mode: Literal["true", "auto"] = "true", progress: bool = True, *,
+              sigma_mode: Literal["true", "observed", "auto"] = "true", progress: bool = True, *,
               split: str | None = None, on_error: Literal["skip", "raise"] = "skip",
               warmup: bool = False) -> dict[str, Any]:
     """Run each method over the dataset; return ``{"summary": [...], "records": [...], "config": {...}}``.
@@ -225,8 +232,8 @@ def run_bench(methods: Sequence[str], data: str | Path | BenchData, noise: str |
     stray = sorted(set(method_options) - set(methods))
     if stray:
         raise DiffDenoiseError(f"options given for method(s) not being run: {', '.join(stray)}")
-    if sigma_mode not in ("true", "auto"):
-        raise DiffDenoiseError(f"sigma_mode must be 'true' or 'auto', got {sigma_mode!r}")
+    if sigma_mode not in SIGMA_MODES:
+        raise DiffDenoiseError(f"sigma_mode must be one of {', '.join(SIGMA_MODES)}, got {sigma_mode!r}")
     if on_error not in ("skip", "raise"):
         raise DiffDenoiseError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
     dev = _device(device)
