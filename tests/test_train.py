@@ -107,6 +107,28 @@ def test_resume_continues_from_the_saved_step(data_root, tmp_path):
         train(tiny(data_root, tmp_path / "c", "net_kwargs.width=8", f"resume={resumed}"))
 
 
+def test_init_from_needs_equal_tensors_not_equal_kwargs(data_root, tmp_path):
+    """Shipped weights seed a run when every tensor fits, however the card spells the kwargs (a DDPM's
+    ``num_classes=0`` UNet seeds a real-noise ``cond_channels=0`` one); a different shape is a clear error."""
+    from diffdenoise.train.checkpoint import export_weights
+    ckpt = train(tiny(data_root, tmp_path / "a", "steps=4"))
+    export_weights(ckpt, "seed", {"command": "test"}, folder=tmp_path / "w")
+    card_path = tmp_path / "w" / "seed.json"
+    card = json.loads(card_path.read_text())
+    card["net"]["kwargs"].pop("channels")                   # default 3: same tensors, other spelling
+    card_path.write_text(json.dumps(card))
+    seeded = train(tiny(data_root, tmp_path / "b", "steps=1", "lr=0", "ema=0", f"init_from={card_path}"))
+    from diffdenoise.train.checkpoint import load_weights
+    state, _ = load_weights(card_path)
+    got = read_checkpoint(seeded)[0]["model"]
+    learned = [k for k in state if "running_" not in k and "num_batches" not in k]   # BN statistics move at lr 0
+    assert learned
+    for k in learned:
+        torch.testing.assert_close(got[k].float(), state[k].float(), rtol=0, atol=0)
+    with pytest.raises(DiffDenoiseError, match="are for net"):
+        train(tiny(data_root, tmp_path / "c", "net_kwargs.width=8", f"init_from={card_path}"))
+
+
 def test_time_budget_stops_and_saves(data_root, tmp_path):
     ckpt = train(tiny(data_root, tmp_path / "run", "max_minutes=0.00001", "steps=1000"))
     assert 1 <= read_checkpoint(ckpt)[1]["step"] < 1000

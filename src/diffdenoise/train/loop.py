@@ -211,11 +211,18 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
         net.load_state_dict(resume_parts["model"])
         start = info["step"]
     elif cfg.init_from:
+        # Any weights of the same architecture may seed a run, also another task's (a DDPM's UNet seeding the
+        # real-noise model): the names and every tensor shape must match, not the card's spelling of the kwargs.
         state, card = load_weights(cfg.init_from)
-        if (card["net"]["name"], card["net"].get("kwargs", {})) != (cfg.net, cfg.net_kwargs):
+        mismatch = card["net"]["name"] != cfg.net
+        if not mismatch:
+            try:
+                net.load_state_dict(state)
+            except RuntimeError:
+                mismatch = True
+        if mismatch:
             raise DiffDenoiseError(f"weights {cfg.init_from} are for net {card['net']}, config asks for "
                                    f"{cfg.net} {cfg.net_kwargs}")
-        net.load_state_dict(state)
     net = net.to(device)
     use_cl = cfg.channels_last and device.type == "cuda"
     if use_cl:
