@@ -34,7 +34,8 @@ def main() -> int:
             if not card_path.exists():
                 continue
             card = json.loads(card_path.read_text())
-            opts = json.dumps(rec.get("options", {}), sort_keys=True)
+            mode = rec.get("sigma_mode", "true")   # observed / blind runs of one setting must not overwrite each other
+            opts = json.dumps({**rec.get("options", {}), **({} if mode == "true" else {"sigma": mode})}, sort_keys=True)
             entry = {k: rec[k] for k in ("psnr", "ssim", "seconds_per_image", "images", "device", "gpu", "date")}
             entry.update({"method": rec["method"], "source": args.source or path})
             card.setdefault("metrics", {}).setdefault(rec["dataset"], {}).setdefault(rec["noise"], {})[opts] = entry

@@ -185,6 +185,8 @@ def leaks_clean_image(method: str, noise: str, config: dict[str, Any]) -> bool:
     upper bounds, not results. benchmarks/svnr_table.py states ``map_given`` since it hands observed maps."""
     if not method.startswith("svnr") or not noise.startswith("poisson_gaussian"):
         return False
+    if config.get("sigma_mode") in ("observed", "auto"):     # the bench's observed map, or estimated from y
+        return "oracle" in method
     return "oracle" in method or not str(config.get("map_given", "")).startswith("observed")
 
 
@@ -219,7 +221,7 @@ def _gpu_results(data: dict[str, Any], path: Path) -> list[Result]:
         stamp = str(row.get("date", ""))
         # sigma mode: stated, or the key itself (round5/ddpm_match_cbsd68.json is keyed "true" / "auto")
         sigma_mode = row.get("sigma_mode") or (key if key in ("true", "auto") else "true")
-        if leaks_clean_image(method, noise, {}):
+        if leaks_clean_image(method, noise, {"sigma_mode": sigma_mode}):
             continue
         when = _record_time(stamp, path) if stamp else file_written(path)
         out.append(Result(

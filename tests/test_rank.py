@@ -169,3 +169,12 @@ def test_leaky_svnr_maps_are_dropped_and_old_defaults_written_out(rank, tmp_path
     assert ("svnr", "spatial:5,50", (("steps", 25),)) in got              # made when 25 steps was the default
     assert ("svnr", "poisson_gaussian:0.03,10", ()) in got
     assert ("ddpm-match", "gaussian:25", (("steps", "all"),)) in got
+    gpu = tmp_path / "gpu" / "eval.json"                    # GPU driver records state their sigma mode
+    gpu.parent.mkdir()
+    row = {"method": "svnr", "dataset": "cbsd68", "psnr": 33.0, "ssim": 0.9, "seconds_per_image": 0.1,
+           "images": 10, "stem": "svnr-color", "options": {}, "device": "cuda", "gpu": "H200", "date": "2026-12-02"}
+    gpu.write_text(json.dumps({"a": {**row, "noise": "poisson_gaussian:0.02,4", "sigma_mode": "true"},
+                               "b": {**row, "noise": "poisson_gaussian:0.04,8", "sigma_mode": "observed"},
+                               "c": {**row, "noise": "poisson_gaussian:0.06,9", "sigma_mode": "auto"}}))
+    noises = {r.noise for r in rank.load_results(tmp_path / "gpu")}
+    assert noises == {"poisson_gaussian:0.04,8", "poisson_gaussian:0.06,9"}
