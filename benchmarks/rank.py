@@ -22,7 +22,8 @@ Records of SVNR given the exact map of Poisson-Gaussian noise are left out (``le
 the clean image away), and records made before a method's default changed are shown with the old default
 (``DEFAULT_CHANGES``).
 A record is a subset when its file states a ``limit`` or a ``crop``, or when it holds fewer images than another
-record of the same column (the GPU driver's ``--eval-limit`` is not written into its records).  Subset records are
+record of the same column or than the whole set (``SET_SIZES``; the GPU driver's ``--eval-limit`` is not written
+into its records).  Subset records are
 printed in italics with what they cover and are not ranked.  A cell no record fills stays
 empty: nothing is estimated or copied from elsewhere.
 
@@ -50,6 +51,8 @@ DATASET_ALIASES = {"cbsd68_jpg": "cbsd68"}
 DATASET_NAMES = {"polyu:test": "PolyU test", "fmdd": "FMDD", "sidd_sample": "SIDD sample", "cbsd68": "CBSD68",
                  "kodak24": "Kodak24", "set12": "Set12", "bsd68": "BSD68"}
 DATASET_ORDER = ("polyu:test", "fmdd", "sidd_sample", "cbsd68", "kodak24", "set12", "bsd68")
+# Whole-set sizes (MANIFEST.md): a record with fewer images is a subset even when no record of its column is whole.
+SET_SIZES = {"polyu:test": 22, "fmdd": 48, "sidd_sample": 12, "cbsd68": 68, "kodak24": 24, "set12": 12, "bsd68": 68}
 FAMILY_ORDER = ("diffusion", "cnn", "classical")
 # Option values a builder treats as its default although they are spelt differently (cddpm.py: steps=None means
 # one step from the matched entry).
@@ -259,7 +262,7 @@ def load_results(root: Path = RESULTS) -> list[Result]:
     # Files that do not state a limit (the GPU driver's --eval-limit) still give themselves away by their count.
     most: dict[tuple[str, str], int] = {}
     for r in results:
-        most[r.column] = max(most.get(r.column, 0), r.images)
+        most[r.column] = max(most.get(r.column, 0), r.images, SET_SIZES.get(r.dataset, 0))
     return [replace(r, subset=f"{r.images} of {most[r.column]} images")
             if not r.subset and r.images < most[r.column] else r for r in results]
 

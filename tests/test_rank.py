@@ -144,8 +144,12 @@ def test_fewer_images_without_a_stated_limit_is_a_subset(rank, tmp_path):
     assert cells(table, "`dncnn`")[0].startswith("**30.40** / 0.8500 #1 C")     # the newer 20-image run loses
     subset = [r for r in rank.load_results(tmp_path) if r.device == "cuda"]
     assert subset[0].subset == "20 of 68 images"
-    table = rank.build_table(rank.load_results(gpu))
-    assert cells(table, "`dncnn`")[0].startswith("**30.90**")                    # alone, it is the whole column
+    alone = rank.load_results(gpu)                                              # alone: still 20 of the 68 images
+    assert alone[0].subset == "20 of 68 images"
+    other = json.loads((gpu / "r_eval.json").read_text())
+    other["true"]["dataset"] = "mysteryset"                                     # a set of unknown size: whole
+    (gpu / "r_eval.json").write_text(json.dumps(other))
+    assert rank.load_results(gpu)[0].subset == ""
 
 
 def test_leaky_svnr_maps_are_dropped_and_old_defaults_written_out(rank, tmp_path):
