@@ -17,8 +17,8 @@ Usage (weights svnr-color in weights/ or $DIFFDENOISE_WEIGHTS; GPU or CPU):
 
 The committed ``docs/svnr_figure.png`` (linked from README.md) was made on CPU with
     python docs/svnr_figure.py --image ../shared/data/kodak24/kodim05.png --size 256 --device cpu
-(2-core x86-64 CPU, 2026-11-22: noisy 19.47 dB, one-step x0_hat 27.69 dB, SVNR 25 steps 24.76 dB; with the exact,
-leaking map the same run gave 28.97 and 27.27 dB).
+(2-core x86-64 CPU, 2026-12-02, round-7 weights trained on observed maps: noisy 19.47 dB, one-step x0_hat
+28.44 dB, SVNR 25 steps 24.95 dB; the round-6 weights, trained on the exact map, gave 27.69 and 24.76 dB).
 """
 from __future__ import annotations
 
