@@ -16,3 +16,9 @@ python benchmarks/speed.py --device cpu --workloads batch --batch 1 --precisions
     --methods realdiff --out $O/speed_cpu_realdiff
 python benchmarks/svnr_table.py --device cpu --sets cbsd68 --limit ${CBSD_LIMIT:-10} --no-fmdd --rows svnr cddpm bm3d \
     --out $O/svnr_cbsd68_observed
+python benchmarks/memory_24mp.py > $O/memory_24mp.txt
+python benchmarks/speed.py --device cpu --workloads batch --batch 1 --precisions fp32 --warmup 1 --repeats 2 \
+    --min-seconds 1 --references --methods dncnn,rednet,mwcnn,pridnet,cddpm,realdiff,ddpm-match,svnr,bm3d \
+    --out $O/speed_cpu_all
+python docs/svnr_figure.py --image ../shared/data/kodak24/kodim05.png --size 256 --device cpu \
+    --out docs/svnr_figure.png
