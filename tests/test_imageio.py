@@ -91,6 +91,20 @@ def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_written_files_get_the_usual_permissions(tmp_path):
+    """The temporary file behind an atomic write is private (mkstemp: 0600); the output must not stay so."""
+    import os
+    old = os.umask(0o022)
+    try:
+        out = write_image(tmp_path / "out.png", Image(_rand(4, 4, 3), None, 8))
+        assert (out.stat().st_mode & 0o777) == 0o644
+        os.umask(0o077)
+        out = write_image(tmp_path / "private.tif", Image(_rand(4, 4, 1), None, 16))
+        assert (out.stat().st_mode & 0o777) == 0o600
+    finally:
+        os.umask(old)
+
+
 def test_bad_output_folder_and_suffix(tmp_path):
     with pytest.raises(DiffDenoiseError, match="does not exist"):
         write_image(tmp_path / "nowhere" / "x.png", Image(_rand(4, 4, 3), None, 8))

@@ -214,6 +214,13 @@ def _compose(img: Image, bit_depth: int) -> np.ndarray:
     return planes
 
 
+def _new_file_mode() -> int:
+    """The mode ``open(path, "w")`` would give a new file: 0o666 under the process umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary file name beside ``path`` (same suffix); rename it onto ``path`` only if the block
@@ -223,6 +230,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, _new_file_mode())       # mkstemp's 0600 would make outputs private to their writer
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
