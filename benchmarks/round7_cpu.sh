@@ -22,3 +22,4 @@ python benchmarks/speed.py --device cpu --workloads batch --batch 1 --precisions
     --out $O/speed_cpu_all
 python docs/svnr_figure.py --image ../shared/data/kodak24/kodim05.png --size 256 --device cpu \
     --out docs/svnr_figure.png
+python benchmarks/svnr_table.py --device cpu --sets cbsd68 --no-fmdd --rows svnr cddpm --out $O/svnr_cbsd68_all
