@@ -23,3 +23,4 @@ python benchmarks/speed.py --device cpu --workloads batch --batch 1 --precisions
 python docs/svnr_figure.py --image ../shared/data/kodak24/kodim05.png --size 256 --device cpu \
     --out docs/svnr_figure.png
 python benchmarks/svnr_table.py --device cpu --sets cbsd68 --no-fmdd --rows svnr cddpm --out $O/svnr_cbsd68_all
+python benchmarks/svnr_table.py --device cpu --sets cbsd68 --no-fmdd --rows bm3d --noises poisson_gaussian:0.01,5 spatial:5,50 --out $O/svnr_cbsd68_all_bm3d
