@@ -50,7 +50,6 @@ from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import DiffDenoiseError
@@ -221,7 +220,8 @@ class RealDiffTask:
 def local_noise_std(residual: torch.Tensor, size: int = 7) -> torch.Tensor:
     """sqrt of the ``size`` x ``size`` box mean of ``residual^2`` per channel (borders: mean over the window part
     inside the image)."""
-    return F.avg_pool2d(residual.square(), size, stride=1, padding=size // 2, count_include_pad=False).sqrt()
+    from ..noise import local_mean
+    return local_mean(residual.square(), size).sqrt()
 
 
 class RealDiff:

@@ -460,11 +460,6 @@ def noise_std_map(model: Any, x: torch.Tensor, generator: torch.Generator | None
     return noise_std_map_fn(model, x.shape[0], x.shape[2], x.shape[3], generator, x.device, linear)(x)
 
 
-def local_mean(v: torch.Tensor, window: int = 5) -> torch.Tensor:
-    """Box mean over ``window`` x ``window`` pixels (borders: mean of the pixels inside), as ``observed_map``."""
-    return F.avg_pool2d(v, window, stride=1, padding=window // 2, count_include_pad=False)
-
-
 class SVNRTask:
     """Training task ``svnr`` (Pearl et al. 2023, Sec. 3.4; module docstring).
 
@@ -573,6 +568,7 @@ class SVNRTask:
         eps_T = randn_like(x0, generator)
         y = x0 + g_true.sqrt().to(x0.dtype) * eps_T
         if self.map_from == "observed":
+            from ..noise import local_mean            # the box NoiseModel.observed_map evaluates the map at
             t_star = time_map(self._apply(pick, fns, local_mean((y.detach() + 1) / 2)), g)
         else:
             t_star = time_map(s_true, g)
@@ -602,5 +598,5 @@ class SVNRTask:
 
 
 __all__ = ["SVNR", "SVNRByChannels", "SVNRResult", "SVNRTask", "DEFAULT_NOISE", "MAP_SOURCES", "build",
-           "correlated_state", "local_mean", "noise_std_map", "noise_std_map_fn", "sample_svnr", "smooth_fields", "time_map", "to_x0", "time_of_variance", "variance_at",
-           "ve_variances", "net_time"]
+           "correlated_state", "noise_std_map", "noise_std_map_fn", "sample_svnr", "smooth_fields", "time_map",
+           "to_x0", "time_of_variance", "variance_at", "ve_variances", "net_time"]

@@ -27,7 +27,7 @@ Spec strings (``parse_noise``, ``spec``; grammar in :mod:`.registry`), with thei
 Any numeric value may be a range ``a..b``, drawn uniformly per image from that image's generator
 (``gaussian:0..55`` for blind training).  Keyword form works for every parameter (``gaussian:sigma=25``).
 """
-from .base import GeneratorArg, Noisy, NoiseModel, Range
+from .base import GeneratorArg, Noisy, NoiseModel, Range, local_mean
 from .camera import Camera
 from .colour import from_linear, inverse_smoothstep, smoothstep, to_linear
 from .models import Gaussian, Impulse, Missing, PoissonGaussian, Spatial, Speckle
@@ -35,6 +35,7 @@ from .registry import NOISE_MODELS, get_noise_model, parse_noise, spec
 
 __all__ = [
     "NOISE_MODELS", "GeneratorArg", "Noisy", "NoiseModel", "Range", "get_noise_model", "parse_noise", "spec",
+    "local_mean",
     "Gaussian", "PoissonGaussian", "Spatial", "Camera", "Impulse", "Speckle", "Missing",
     "to_linear", "from_linear", "smoothstep", "inverse_smoothstep",
 ]

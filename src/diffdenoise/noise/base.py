@@ -220,8 +220,7 @@ class NoiseModel:
         y = check_image(y)
         if not self.signal_dependent:
             return self.sigma_map(y)
-        mean = F.avg_pool2d(y, window, stride=1, padding=window // 2, count_include_pad=False)
-        return self.sigma_map(mean)
+        return self.sigma_map(local_mean(y, window))
 
     def _draw_one(self, x: torch.Tensor, rng: _Rng) -> Noisy:
         raise NotImplementedError
@@ -231,6 +230,11 @@ class NoiseModel:
 
     def __str__(self) -> str:
         return spec(self)
+
+
+def local_mean(v: torch.Tensor, window: int = 5) -> torch.Tensor:
+    """Box mean over ``window`` x ``window`` pixels, same size (at the borders: the mean of the pixels inside)."""
+    return F.avg_pool2d(v, window, stride=1, padding=window // 2, count_include_pad=False)
 
 
 def format_value(value: Any, f: Any) -> str:
