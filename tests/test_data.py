@@ -155,3 +155,17 @@ def test_mnist_reader(tmp_path):
 def test_mnist_split_on_shared_data():
     train, test = MNIST(default_data_root() / "mnist", "train"), MNIST(default_data_root() / "mnist", "test")
     assert (len(train), len(test)) == (9000, 1000)
+
+
+def test_exposure_scales_each_crop_by_one_factor_in_range(root):
+    plain = build_data([{"kind": "clean", "paths": ["gray/g.png"]}], root, color="gray")
+    dim = build_data([{"kind": "clean", "paths": ["gray/g.png"], "exposure": [0.1, 0.5]}], root, color="gray")
+    a, b = plain.batch(64, 16, gen(3))["x"], dim.batch(64, 16, gen(3))["x"]
+    assert torch.equal(a, plain.batch(64, 16, gen(3))["x"])
+    # the same crops, each scaled by one factor in [0.1, 0.5]; log-uniform draws reach both ends
+    ratio = b.flatten(1).sum(1) / a.flatten(1).sum(1)
+    torch.testing.assert_close(b, a * ratio.view(-1, 1, 1, 1), rtol=1e-5, atol=1e-6)
+    assert 0.1 - 1e-6 <= ratio.min() < 0.15 and 0.4 < ratio.max() <= 0.5 + 1e-6
+    for bad in ([0, 1], [0.5, 0.2], [0.2, 1.5], [0.5]):
+        with pytest.raises(DiffDenoiseError, match="exposure"):
+            build_data([{"kind": "clean", "paths": ["gray/g.png"], "exposure": bad}], root, color="gray")

@@ -215,3 +215,14 @@ def test_torchrun_ddp_matches_one_process_with_the_same_global_batch(data_root, 
     assert logs["ddp"][0] == pytest.approx(logs["one"][0], rel=0.05), logs
     assert logs["ddp"][-1] == pytest.approx(logs["one"][-1], rel=0.25), logs
     assert read_checkpoint(tmp_path / "ddp")[1]["step"] == 20
+
+
+def test_quantize_gives_clipped_8bit_observations():
+    x = torch.rand(32, 1, 8, 8) * 0.05                      # dark patches: shot noise clips at 0
+    task = DenoiseTask(noise="poisson_gaussian:0.05,5", quantize=True)
+    y = task.corrupt(x, torch.Generator().manual_seed(0))
+    assert 0 <= y.min() and y.max() <= 1
+    torch.testing.assert_close(y * 255, (y * 255).round(), rtol=0, atol=1e-4)
+    assert (y == 0).float().mean() > 0.1                    # a real fraction of clipped pixels
+    raw = DenoiseTask(noise="poisson_gaussian:0.05,5").corrupt(x, torch.Generator().manual_seed(0))
+    assert raw.min() < 0 and task.method_card()["quantize"] is True

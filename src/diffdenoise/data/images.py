@@ -119,9 +119,10 @@ class CleanImages:
     def __getitem__(self, i: int) -> np.ndarray:
         return self.images[i]
 
-    def sampler(self, device: str | torch.device = "cpu"):
+    def sampler(self, device: str | torch.device = "cpu", exposure: tuple[float, float] | None = None):
         from .sampling import PatchSampler
-        return PatchSampler(self.images, device, gray_prob=0.5 if self.color == "rgb+gray" else 0.0)
+        return PatchSampler(self.images, device, gray_prob=0.5 if self.color == "rgb+gray" else 0.0,
+                            exposure=exposure)
 
 
 def _read_names(spec: str | Iterable[str] | None, root: str | os.PathLike | None) -> set[str] | None:

@@ -76,11 +76,20 @@ class PatchSampler:
     """Random ``patch`` x ``patch`` crops of clean images, with random flips and 90-degree rotations.
 
     ``gray_prob``: probability that a (colour) crop is replaced by its BT.601 luma, replicated to every channel.
+    ``exposure``: ``(lo, hi)`` in (0, 1]: each crop is scaled by a factor drawn log-uniformly from that range, a dim
+    scene (fluorescence microscopy, low light) before the noise model adds the photon noise that goes with it.
     """
 
-    def __init__(self, images: Sequence[np.ndarray], device: str | torch.device = "cpu", gray_prob: float = 0.0):
+    def __init__(self, images: Sequence[np.ndarray], device: str | torch.device = "cpu", gray_prob: float = 0.0,
+                 exposure: tuple[float, float] | None = None):
         self.packed = _Packed(images, device)
         self.device, self.channels, self.gray_prob = self.packed.device, self.packed.channels, gray_prob
+        if exposure is not None:
+            lo, hi = (float(v) for v in exposure)
+            if not 0 < lo <= hi <= 1:
+                raise DiffDenoiseError(f"exposure must be [lo, hi] with 0 < lo <= hi <= 1, got {list(exposure)}")
+            exposure = (lo, hi)
+        self.exposure = exposure
         self.paired, self.labeled = False, False
 
     def __len__(self) -> int:
@@ -93,7 +102,12 @@ class PatchSampler:
             luma = torch.einsum("nchw,c->nhw", x, torch.tensor(LUMA, device=x.device)).round_().unsqueeze(1)
             gray = torch.rand(batch_size, 1, 1, 1, generator=generator, device=x.device) < self.gray_prob
             x = torch.where(gray, luma.expand_as(x), x)
-        return x.div_(255.0)
+        x = x.div_(255.0)
+        if self.exposure is not None:
+            lo, hi = np.log(self.exposure[0]), np.log(self.exposure[1])
+            u = torch.rand(batch_size, 1, 1, 1, generator=generator, device=x.device)
+            x = x.mul_(torch.exp(lo + (hi - lo) * u))
+        return x
 
 
 class PairedSampler:

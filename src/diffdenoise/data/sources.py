@@ -3,7 +3,8 @@
 A spec is a small JSON object, keys checked strictly, paths relative to the data root:
 
 ``{"kind": "clean", "paths": ["bsds500/train/*.jpg", "bsd400/*.png"], "color": "rgb", "weight": 1.0}``
-    clean images (globs, files or folders); ``color`` defaults to the config's color (``"rgb+gray"`` allowed).
+    clean images (globs, files or folders); ``color`` defaults to the config's color (``"rgb+gray"`` allowed);
+    optional ``"exposure": [0.05, 1]`` scales each crop by a log-uniform factor (dim scenes, see PatchSampler).
 ``{"kind": "paired", "noisy": "polyu/noisy", "clean": "polyu/clean", "exclude": "polyu/test_split.txt"}``
     real noisy/clean pairs; ``include``/``exclude`` are name lists or text files; a ``test_split.txt`` beside the
     folders is always excluded.
@@ -23,7 +24,7 @@ from .images import MNIST, CleanImages, PairedImages, channels_of
 from .sampling import Mixture
 
 SOURCE_KEYS: dict[str, tuple[str, ...]] = {
-    "clean": ("kind", "paths", "color", "weight"),
+    "clean": ("kind", "paths", "color", "weight", "exposure"),
     "paired": ("kind", "noisy", "clean", "include", "exclude", "color", "weight"),
     "mnist": ("kind", "path", "split", "weight"),
 }
@@ -49,10 +50,12 @@ def check_source_spec(spec: dict[str, Any]) -> None:
 def build_source(spec: dict[str, Any], root: str | os.PathLike, color: str, device: str | torch.device):
     """One spec -> a sampler on ``device`` (training sources: evaluation folders are refused)."""
     check_source_spec(spec)
-    kind, want = spec["kind"], channels_of(color)
+    kind, want, exposure = spec["kind"], channels_of(color), spec.get("exposure")
     if kind == "clean":
         src_color = spec.get("color", color)
         data = CleanImages(spec["paths"], color=src_color, root=root)
+        if exposure is not None and (not isinstance(exposure, (list, tuple)) or len(exposure) != 2):
+            raise DiffDenoiseError(f"data source 'clean': exposure must be [lo, hi], got {exposure!r}")
     elif kind == "paired":
         src_color = spec.get("color", color)
         data = PairedImages(spec["noisy"], spec["clean"], include=spec.get("include"), exclude=spec.get("exclude"),
@@ -62,7 +65,7 @@ def build_source(spec: dict[str, Any], root: str | os.PathLike, color: str, devi
         data = MNIST(p if p.is_absolute() else Path(root) / p, split=spec.get("split", "train"))
     if data.channels != want:
         raise DiffDenoiseError(f"data source {spec} gives {data.channels} channels but color={color!r} wants {want}")
-    return data.sampler(device)
+    return data.sampler(device, exposure=exposure) if kind == "clean" else data.sampler(device)
 
 
 def build_data(specs: Sequence[dict[str, Any]], root: str | os.PathLike, color: str = "rgb",

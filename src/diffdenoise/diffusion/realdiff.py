@@ -169,16 +169,17 @@ class RealDiffTask:
         condition_on_y: also feed ``y`` as condition channels (off in the paper; see the module docstring).
         output: ``"residual"`` (S = x_t + UNet) or ``"x0"`` (S = UNet).
         eps: the Charbonnier constant under the square root.
+        quantize: synthetic ``y`` clipped to [0, 1] and rounded to 8 bits, like the real inputs (DenoiseTask).
     """
 
     def __init__(self, T: int = 20, noise: str | Sequence[Any] | None = None, condition_on_y: bool = False,
-                 output: Output = "residual", eps: float = CHARBONNIER_EPS):
+                 output: Output = "residual", eps: float = CHARBONNIER_EPS, quantize: bool = False):
         from ..train.tasks import DenoiseTask        # its noise mixture (one model drawn per image) is reused as is
         if int(T) < 1:
             raise DiffDenoiseError(f"realdiff: T must be >= 1, got {T}")
         _check_output(output)
         self.T, self.condition_on_y, self.output, self.eps = int(T), bool(condition_on_y), output, float(eps)
-        self.corrupter = DenoiseTask(noise=DEFAULT_NOISE if noise is None else noise)
+        self.corrupter = DenoiseTask(noise=DEFAULT_NOISE if noise is None else noise, quantize=quantize)
 
     def net_kwargs_defaults(self, cfg: Any) -> dict[str, Any]:
         c = 1 if cfg.color == "gray" else 3
@@ -214,7 +215,7 @@ class RealDiffTask:
         return {"name": "realdiff", "T": self.T, "prediction": "x0", "output": self.output,
                 "condition_on_y": self.condition_on_y, "loss": "charbonnier", "eps": self.eps,
                 "noise": [[s, w] for s, w in zip(self.corrupter.specs, self.corrupter.weights)],
-                "image_range": "[0, 1]", "time_input": "t / T", "blind": True}
+                "quantize": self.corrupter.quantize, "image_range": "[0, 1]", "time_input": "t / T", "blind": True}
 
 
 def local_noise_std(residual: torch.Tensor, size: int = 7) -> torch.Tensor:

@@ -85,11 +85,12 @@ class DenoiseTask:
 
     ``noise``: a noise spec (``"gaussian:0..55"``: blind, sigma drawn per image) or a mixture, one model drawn per
     image: a list of specs (equal weights) or of ``[spec, weight]`` pairs.  ``loss``: ``"mse"`` (the seed's),
-    ``"l1"`` or ``"charbonnier"``.
+    ``"l1"`` or ``"charbonnier"``.  ``quantize``: clip synthetic ``y`` to [0, 1] and round it to 8 bits, as a saved
+    8-bit image is (it matters in dark regions, where clipping at 0 shifts the mean of shot noise).
     """
 
     def __init__(self, noise: str | Sequence[Any] = "gaussian:0..55",
-                 loss: Literal["mse", "l1", "charbonnier"] = "mse"):
+                 loss: Literal["mse", "l1", "charbonnier"] = "mse", quantize: bool = False):
         from ..noise import parse_noise, spec
         if loss not in LOSSES:
             raise DiffDenoiseError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
@@ -98,18 +99,22 @@ class DenoiseTask:
         self.specs = [spec(m) for m in self.models]
         total = sum(weights)
         self.weights = [w / total for w in weights]
-        self.loss_kind = loss
+        self.loss_kind, self.quantize = loss, bool(quantize)
 
     def net_kwargs_defaults(self, cfg: Any) -> dict[str, Any]:
         return {"channels": 1 if cfg.color == "gray" else 3}
 
     def method_card(self) -> dict[str, Any]:
         noise: Any = self.specs[0] if len(self.specs) == 1 else [[s, w] for s, w in zip(self.specs, self.weights)]
-        return {"kind": "cnn", "blind": True, "noise": noise, "loss": self.loss_kind,
+        return {"kind": "cnn", "blind": True, "noise": noise, "loss": self.loss_kind, "quantize": self.quantize,
                 "input": "noisy image in [0, 1], NCHW", "output": "clean estimate (not clipped)"}
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """Noisy version of every row of ``x`` (one mixture component drawn per image)."""
+        """Noisy version of every row of ``x`` (one mixture component drawn per image), 8-bit if ``quantize``."""
+        y = self._draw(x, generator)
+        return y.clamp(0, 1).mul(255).round().div(255) if self.quantize else y
+
+    def _draw(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         if len(self.models) == 1:
             return _sample(self.models[0], x, generator)
         pick = torch.multinomial(torch.tensor(self.weights, device=x.device), x.shape[0], replacement=True,
