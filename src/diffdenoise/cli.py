@@ -223,14 +223,18 @@ def _denoise_files(args: argparse.Namespace, pairs: Sequence[tuple[Path, Path]],
     from .registry import build_method, get_method_spec
 
     spec = get_method_spec(args.method)
+    neural = spec.family != "classical"
     options = {k: v for k, v in (("steps", args.steps), ("samples", args.samples), ("sampler", args.sampler),
-                                 ("precision", args.precision if spec.family != "classical" else None))
+                                 ("precision", args.precision if neural else None),
+                                 ("ensemble", getattr(args, "ensemble", 1) if neural else None))
                if v is not None}
     t_start = time.perf_counter()
     method = build_method(args.method, device=device, tile=args.tile, **options)
     compile_net = args.compile and spec.family != "classical"
     if args.compile and not compile_net and not args.quiet:
         print(f"diffdenoise: note: --compile applies to neural methods; {args.method} runs as is", file=sys.stderr)
+    if getattr(args, "ensemble", 1) != 1 and not neural and not args.quiet:
+        print(f"diffdenoise: note: --ensemble applies to neural methods; {args.method} runs once", file=sys.stderr)
     failures = 0
     t_first: float | None = None
     bar = _progress_iter(list(pairs), args.quiet or not show, desc)
@@ -599,6 +603,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "without this option (default: one device, --device)")
     d.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
                    help="neural methods: auto = bf16 autocast on CUDA and float32 on the CPU (default: auto)")
+    d.add_argument("--ensemble", type=int, choices=[1, 2, 4, 8], default=1,
+                   help="neural methods: average over N flips/rotations of the image (self-ensemble), N times "
+                        "the time for a little more quality (default: 1)")
     d.add_argument("--compile", action="store_true",
                    help="torch.compile the network (neural methods): slow first image, faster after; falls back "
                         "to uncompiled with a warning if compiling fails")

@@ -88,8 +88,9 @@ METHODS: dict[str, MethodSpec] = {
 }
 
 
-# Options of every neural (cnn, diffusion) method: precision "auto" (bf16 autocast on CUDA) | "fp32" | "bf16".
-NEURAL_OPTIONS = ("precision",)
+# Options of every neural (cnn, diffusion) method: precision "auto" (bf16 autocast on CUDA) | "fp32" | "bf16";
+# ensemble 1 | 2 | 4 | 8: geometric self-ensemble (diffdenoise.ensemble), handled here, not by the builders.
+NEURAL_OPTIONS = ("precision", "ensemble")
 
 
 def method_options(spec: MethodSpec) -> tuple[str, ...]:
@@ -113,17 +114,24 @@ def build_method(name: str, device: str | torch.device = "cpu", tile: int | str 
                  **options: Any) -> Denoiser:
     """Build the named denoiser; unknown options raise with the list of valid ones.  ``tile``: neural methods (cnn,
     diffusion) run over overlapping tiles of this side (``"auto"``: from memory; None or 0: whole image), see
-    ``diffdenoise.tiling``; classical methods ignore it."""
+    ``diffdenoise.tiling``; classical methods ignore it.  ``ensemble=n`` (neural methods) averages the result over
+    n flips/rotations of the image (``diffdenoise.ensemble``), n times the cost."""
     spec = get_method_spec(name)
     bad = sorted(k for k in options if k not in method_options(spec))
     if bad:
         valid = ", ".join(method_options(spec)) or "none"
         raise DiffDenoiseError(f"method {name!r} does not take option(s) {', '.join(bad)}; valid: {valid}")
+    n = options.pop("ensemble", 1)
+    if n not in (1, 2, 4, 8):                       # checked before the (slow) build
+        raise DiffDenoiseError(f"ensemble must be 1, 2, 4 or 8, got {n!r}")
     method = resolve(spec.target)(device=device, **{**spec.defaults, **options})
-    if spec.family == "classical" or not tile:
+    if spec.family != "classical" and tile:
+        from .tiling import Tiled
+        method = Tiled(method, tile)                # inside the ensemble: tiling decides blind sigma on the method
+    if n == 1:
         return method
-    from .tiling import Tiled
-    return Tiled(method, tile)
+    from .ensemble import SelfEnsemble
+    return SelfEnsemble(method, n)
 
 
 def list_methods() -> list[MethodSpec]:
