@@ -20,7 +20,8 @@ date, so their records are placed at the time the file was written (its last git
 unchanged, else its modification time) when that falls on the record's date, else at the start of that date.
 Records of SVNR given the exact map of Poisson-Gaussian noise are left out (``leaks_clean_image``: that map gives
 the clean image away), and records made before a method's default changed are shown with the old default
-(``DEFAULT_CHANGES``).
+(``DEFAULT_CHANGES``). Records made with weights that were replaced since (``WEIGHT_CHANGES``) are shown like
+subsets, marked "earlier weights", and not ranked.
 A record is a subset when its file states a ``limit`` or a ``crop``, or when it holds fewer images than another
 record of the same column or than the whole set (``SET_SIZES``; the GPU driver's ``--eval-limit`` is not written
 into its records).  Subset records are
@@ -61,6 +62,12 @@ IMPLIED_DEFAULTS = {"cddpm": {"steps": 1}, "cddpm-prob": {"steps": 1}}
 # written out (the edit behind the commit "ddpm-match and svnr default to one step", made 2026-11-22 07:47 UTC).
 DEFAULT_CHANGES = {"ddpm-match": ("2026-11-22T07:47:00+00:00", "steps", "all"),
                    "svnr": ("2026-11-22T07:47:00+00:00", "steps", 25)}
+# Weights that were replaced: records a method made with its own weights before then (on the listed datasets; None:
+# all) measured the earlier weights; they are shown as such and not ranked (round 8 shipped cddpm-gaussian, which
+# cddpm and cddpm-prob load, and the gray realdiff model, which only gray sets reach).
+WEIGHT_CHANGES = {"cddpm": ("2026-12-02T04:56:00+00:00", None),
+                  "cddpm-prob": ("2026-12-02T04:56:00+00:00", None),
+                  "realdiff": ("2026-12-02T04:56:00+00:00", {"fmdd", "set12", "bsd68", "rni6"})}
 SIGMA_FREE = {"realdiff"}        # ignores the sigma it is given (besides the CNNs): "blind" is not a variant
 DEFAULT_PANELS = ("cbsd68:gaussian:25:cpu", "set12:gaussian:25:cpu", "polyu:test:real:cpu")
 
@@ -263,8 +270,11 @@ def load_results(root: Path = RESULTS) -> list[Result]:
     most: dict[tuple[str, str], int] = {}
     for r in results:
         most[r.column] = max(most.get(r.column, 0), r.images, SET_SIZES.get(r.dataset, 0))
-    return [replace(r, subset=f"{r.images} of {most[r.column]} images")
-            if not r.subset and r.images < most[r.column] else r for r in results]
+    results = [replace(r, subset=f"{r.images} of {most[r.column]} images")
+               if not r.subset and r.images < most[r.column] else r for r in results]
+    return [replace(r, subset=", ".join(filter(None, [r.subset, "earlier weights"])))
+            if (change := WEIGHT_CHANGES.get(r.method)) and r.stem is None and r.when < _parse_time(change[0])
+            and (change[1] is None or r.dataset in change[1]) else r for r in results]
 
 
 def _preference(r: Result) -> tuple[Any, ...]:

@@ -17,6 +17,7 @@ def rank():
     sys.modules[spec.name] = module          # dataclasses resolve annotations through sys.modules
     try:
         spec.loader.exec_module(module)
+        module.WEIGHT_CHANGES = {}           # the synthetic files below predate the real weight changes
         yield module
     finally:
         sys.modules.pop(spec.name, None)
@@ -182,3 +183,23 @@ def test_leaky_svnr_maps_are_dropped_and_old_defaults_written_out(rank, tmp_path
                                "c": {**row, "noise": "poisson_gaussian:0.06,9", "sigma_mode": "auto"}}))
     noises = {r.noise for r in rank.load_results(tmp_path / "gpu")}
     assert noises == {"poisson_gaussian:0.04,8", "poisson_gaussian:0.06,9"}
+
+
+def test_records_of_replaced_weights_are_marked_and_not_ranked(rank, tmp_path, monkeypatch):
+    monkeypatch.setattr(rank, "WEIGHT_CHANGES", {"cddpm": ("2026-12-02T04:56:00+00:00", None),
+                                                 "realdiff": ("2026-12-02T04:56:00+00:00", {"fmdd"})})
+    bench_file(tmp_path / "old.json", "2026-12-01T10:00:00+00:00", "fmdd", "real",
+               [("cddpm", 29.5, 0.70, 1.0, 48), ("realdiff", 31.4, 0.78, 1.0, 48), ("dncnn", 30.6, 0.73, 1.0, 48)])
+    bench_file(tmp_path / "poly.json", "2026-12-01T10:00:00+00:00", "polyu:test", "real",
+               [("realdiff", 38.1, 0.96, 1.0, 22)])
+    results = rank.load_results(tmp_path)
+    marks = {(r.method, r.dataset): r.subset for r in results}
+    assert marks[("cddpm", "fmdd")] == marks[("realdiff", "fmdd")] == "earlier weights"
+    assert marks[("dncnn", "fmdd")] == "" and marks[("realdiff", "polyu:test")] == ""   # other set: same weights
+    table = rank.build_table(results)
+    assert cells(table, "`dncnn`")[1].startswith("**30.60** / 0.7300 #1")
+    assert "(earlier weights)" in cells(table, "`realdiff`")[1]
+    bench_file(tmp_path / "new.json", "2026-12-02T05:10:00+00:00", "fmdd", "real",
+               [("realdiff", 32.9, 0.82, 1.0, 48)])
+    table = rank.build_table(rank.load_results(tmp_path))
+    assert cells(table, "`realdiff`")[1].startswith("**32.90** / 0.8200 #1")
