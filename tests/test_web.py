@@ -152,10 +152,12 @@ def test_method_options_reach_only_methods_that_take_them(tmp_path):
     cache = MethodCache(build=lambda name, device="cpu", **options: built.append((name, options)) or BoxBlur())
     diffusion = next(s.name for s in METHODS.values() if {"steps", "samples"} <= set(s.options))
     _, path = _noisy_pair(tmp_path)
-    denoise_file(path, "median", tmp_path / "a", steps=5, samples=3, cache=cache)
+    denoise_file(path, "median", tmp_path / "a", steps=5, samples=3, ensemble=8, cache=cache)
     denoise_file(path, diffusion, tmp_path / "b", steps=5, samples=3, cache=cache)
-    assert built == [("median", {}), (diffusion, {"steps": 5, "samples": 3})]
-    assert method_options("median") == {"steps": False, "samples": False, "stochastic": False}
+    denoise_file(path, "dncnn", tmp_path / "c", steps=5, ensemble=4, cache=cache)
+    assert built == [("median", {}), (diffusion, {"steps": 5, "samples": 3}), ("dncnn", {"ensemble": 4})]
+    assert method_options("median") == {"steps": False, "samples": False, "stochastic": False, "ensemble": False}
+    assert method_options("dncnn")["ensemble"]
     assert method_options(diffusion)["samples"] and method_options(diffusion)["steps"]
 
 
@@ -285,6 +287,7 @@ def test_browser_end_to_end(tmp_path, monkeypatch):
             page.goto(base)
             page.wait_for_selector("#denoise", timeout=30_000)
             assert "50 megapixels and 100 MB" in page.inner_text("body")   # the limit is stated
+            assert page.locator("#ensemble").is_visible()                    # the default method is neural
 
             upload = page.locator("#upload input[type=file]")
             status = page.locator("#status textarea")

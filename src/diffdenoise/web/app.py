@@ -86,7 +86,7 @@ def build_app(default_method: str | None = None, limits: Limits = Limits(), devi
     def on_method(name: str):
         o = method_options(name)
         return (gr.update(visible=o["steps"]), gr.update(visible=o["samples"]), gr.update(visible=o["stochastic"]),
-                _method_note(name))
+                gr.update(visible=o["ensemble"]), _method_note(name))
 
     def on_sigma_auto(auto: bool):
         return gr.update(interactive=not auto)
@@ -102,7 +102,7 @@ def build_app(default_method: str | None = None, limits: Limits = Limits(), devi
         return ((r["noisy"], r["result"]), r["noise"],
                 gr.update(value=r["uncertainty"], visible=r["uncertainty"] is not None))
 
-    def run(files, method, sigma_auto, sigma, steps, samples, seed, progress=gr.Progress()):
+    def run(files, method, sigma_auto, sigma, steps, samples, seed, ensemble, progress=gr.Progress()):
         paths = [Path(f if isinstance(f, str) else getattr(f, "name", f)) for f in (files or [])]
         nothing = ("", None, None, gr.update(visible=False), None, [], gr.update(choices=[], visible=False))
         if not paths:
@@ -118,7 +118,8 @@ def build_app(default_method: str | None = None, limits: Limits = Limits(), devi
                 out: Outcome = denoise_file(
                     path, method, job / f"{i + 1:03d}", sigma=None if sigma_auto else float(sigma),
                     steps=int(steps) if o["steps"] and steps else None,
-                    samples=int(samples) if o["samples"] and samples else None, seed=int(seed or 0),
+                    samples=int(samples) if o["samples"] and samples else None,
+                    ensemble=int(ensemble or 1) if o["ensemble"] else 1, seed=int(seed or 0),
                     device=device, limits=limits, reference=clean_of.get(path.name), progress=report, cache=cache)
             except DiffDenoiseError as e:
                 errors.append(str(e))
@@ -167,6 +168,8 @@ def build_app(default_method: str | None = None, limits: Limits = Limits(), devi
                     samples = gr.Slider(1, 16, value=1, step=1, label="samples", visible=opts["samples"],
                                         elem_id="samples")
                     seed = gr.Number(0, precision=0, label="seed", visible=opts["stochastic"], elem_id="seed")
+                ensemble = gr.Radio([1, 2, 4, 8], value=1, label="self-ensemble: average over N flips/rotations "
+                                    "(N times slower, a little cleaner)", visible=opts["ensemble"], elem_id="ensemble")
                 go = gr.Button("Denoise", variant="primary", elem_id="denoise")
                 if examples:
                     gr.Markdown("### Try it\nClick an image to load it, then press Denoise.")
@@ -186,9 +189,9 @@ def build_app(default_method: str | None = None, limits: Limits = Limits(), devi
                 downloads = gr.File(label="Downloads (result at input bit depth; maps as 16-bit TIFF)",
                                     file_count="multiple", interactive=False, elem_id="downloads")
 
-        method.change(on_method, method, [steps, samples, seed, note])
+        method.change(on_method, method, [steps, samples, seed, ensemble, note])
         sigma_auto.change(on_sigma_auto, sigma_auto, sigma)
-        go.click(run, [files, method, sigma_auto, sigma, steps, samples, seed],
+        go.click(run, [files, method, sigma_auto, sigma, steps, samples, seed, ensemble],
                  [status, compare, noise, uncertainty, downloads, results, picker], concurrency_limit=1)
         picker.change(show, [results, picker], [compare, noise, uncertainty])
     demo.diffdenoise_workdir = workdir

@@ -78,9 +78,11 @@ def pick_default_method(choices: list[MethodChoice] | None = None) -> str:
 
 
 def method_options(name: str) -> dict[str, bool]:
-    """Which of the app's per-method widgets apply: steps, samples; and whether results vary with the seed."""
+    """Which of the app's per-method widgets apply: steps, samples, self-ensemble (neural methods); and whether
+    results vary with the seed."""
     spec = get_method_spec(name)
-    return {"steps": "steps" in spec.options, "samples": "samples" in spec.options, "stochastic": spec.stochastic}
+    return {"steps": "steps" in spec.options, "samples": "samples" in spec.options, "stochastic": spec.stochastic,
+            "ensemble": spec.family != "classical"}
 
 
 class MethodCache:
@@ -306,13 +308,14 @@ def _clear_uncertainty(method: Any) -> None:
 
 
 def denoise_file(path: str | Path, method: str, out_dir: str | Path, *, sigma: float | None = None,
-                 steps: int | None = None, samples: int | None = None, seed: int = 0, device: str = "cpu",
+                 steps: int | None = None, samples: int | None = None, ensemble: int = 1, seed: int = 0,
+                 device: str = "cpu",
                  limits: Limits = Limits(), reference: str | Path | None = None,
                  progress: Callable[[float], None] | None = None, cache: MethodCache | None = None) -> Outcome:
     """Denoise one uploaded file into ``out_dir``; every user-fixable problem raises DiffDenoiseError.
 
     ``sigma`` in 8-bit units (None: blind, the method estimates it); ``steps``/``samples`` are passed only to
-    methods whose MethodSpec.options name them.  ``progress`` receives fractions in [0, 1] for the whole job."""
+    methods whose MethodSpec.options name them, ``ensemble`` (1, 2, 4, 8 flips/rotations) only to neural methods.  ``progress`` receives fractions in [0, 1] for the whole job."""
     path, out_dir = Path(path), Path(out_dir)
     report = progress or (lambda f: None)
     spec = get_method_spec(method)
@@ -329,6 +332,8 @@ def denoise_file(path: str | Path, method: str, out_dir: str | Path, *, sigma: f
     report(0.08)
 
     options = {k: int(v) for k, v in (("steps", steps), ("samples", samples)) if v is not None and k in spec.options}
+    if spec.family != "classical" and int(ensemble) != 1:
+        options["ensemble"] = int(ensemble)
     cache = cache or MethodCache()
     fn = cache.get(method, device, options)
     _clear_uncertainty(fn)
