@@ -62,12 +62,14 @@ IMPLIED_DEFAULTS = {"cddpm": {"steps": 1}, "cddpm-prob": {"steps": 1}}
 # written out (the edit behind the commit "ddpm-match and svnr default to one step", made 2026-11-22 07:47 UTC).
 DEFAULT_CHANGES = {"ddpm-match": ("2026-11-22T07:47:00+00:00", "steps", "all"),
                    "svnr": ("2026-11-22T07:47:00+00:00", "steps", 25)}
-# Weights that were replaced: records a method made with its own weights before then (on the listed datasets; None:
-# all) measured the earlier weights; they are shown as such and not ranked (round 8 shipped cddpm-gaussian, which
-# cddpm and cddpm-prob load, and the gray realdiff model, which only gray sets reach).
-WEIGHT_CHANGES = {"cddpm": ("2026-12-02T04:56:00+00:00", None),
-                  "cddpm-prob": ("2026-12-02T04:56:00+00:00", None),
-                  "realdiff": ("2026-12-02T04:56:00+00:00", {"fmdd", "set12", "bsd68", "rni6"})}
+# Weights that were replaced: records a method made with its own weights before then, on the listed datasets (None:
+# all), measured the earlier weights; they are shown as such and not ranked. Round 7 shipped the small colour
+# realdiff model; round 8 shipped cddpm-gaussian (which cddpm and cddpm-prob load) and the gray realdiff model.
+COLOUR_SETS = {"polyu:test", "sidd_sample", "cbsd68", "kodak24"}
+GRAY_SETS = {"fmdd", "set12", "bsd68"}
+WEIGHT_CHANGES = {"cddpm": [("2026-12-02T04:56:00+00:00", None)],
+                  "cddpm-prob": [("2026-12-02T04:56:00+00:00", None)],
+                  "realdiff": [("2026-12-02T02:50:00+00:00", COLOUR_SETS), ("2026-12-02T04:56:00+00:00", GRAY_SETS)]}
 SIGMA_FREE = {"realdiff"}        # ignores the sigma it is given (besides the CNNs): "blind" is not a variant
 DEFAULT_PANELS = ("cbsd68:gaussian:25:cpu", "set12:gaussian:25:cpu", "polyu:test:real:cpu")
 
@@ -272,9 +274,14 @@ def load_results(root: Path = RESULTS) -> list[Result]:
         most[r.column] = max(most.get(r.column, 0), r.images, SET_SIZES.get(r.dataset, 0))
     results = [replace(r, subset=f"{r.images} of {most[r.column]} images")
                if not r.subset and r.images < most[r.column] else r for r in results]
-    return [replace(r, subset=", ".join(filter(None, [r.subset, "earlier weights"])))
-            if (change := WEIGHT_CHANGES.get(r.method)) and r.stem is None and r.when < _parse_time(change[0])
-            and (change[1] is None or r.dataset in change[1]) else r for r in results]
+    return [replace(r, subset=", ".join(filter(None, [r.subset, "earlier weights"]))) if earlier_weights(r) else r
+            for r in results]
+
+
+def earlier_weights(r: Result) -> bool:
+    """True when ``r`` ran the method's own weights before they were replaced (``WEIGHT_CHANGES``)."""
+    return r.stem is None and any(r.when < _parse_time(when) and (sets is None or r.dataset in sets)
+                                  for when, sets in WEIGHT_CHANGES.get(r.method, ()))
 
 
 def _preference(r: Result) -> tuple[Any, ...]:
@@ -389,7 +396,8 @@ def build_table(results: Sequence[Result], all_columns: bool = False) -> str:
         lines.append(f"| {row_label(row)} | {family(row[0])} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Cells: PSNR dB / SSIM, #rank by PSNR within the column (bold: best), source. Empty: not measured. "
-                 "*Italics*: a subset of the set (`--limit`), not ranked. σ̂: sigma estimated from the image. "
+                 "*Italics*: a subset of the set (`--limit`) or a record of weights replaced since (earlier weights), "
+                 "not ranked. σ̂: sigma estimated from the image. "
                  "Where a method/set/noise was measured more than once, the newest full-set record is shown."
                  + ("" if len(columns) == len(every) else
                     f" {len(every) - len(columns)} set/noise column(s) measured only on subsets are left out "

@@ -186,15 +186,19 @@ def test_leaky_svnr_maps_are_dropped_and_old_defaults_written_out(rank, tmp_path
 
 
 def test_records_of_replaced_weights_are_marked_and_not_ranked(rank, tmp_path, monkeypatch):
-    monkeypatch.setattr(rank, "WEIGHT_CHANGES", {"cddpm": ("2026-12-02T04:56:00+00:00", None),
-                                                 "realdiff": ("2026-12-02T04:56:00+00:00", {"fmdd"})})
+    monkeypatch.setattr(rank, "WEIGHT_CHANGES", {"cddpm": [("2026-12-02T04:56:00+00:00", None)],
+                                                 "realdiff": [("2026-11-30T00:00:00+00:00", {"sidd_sample"}),
+                                                              ("2026-12-02T04:56:00+00:00", {"fmdd"})]})
     bench_file(tmp_path / "old.json", "2026-12-01T10:00:00+00:00", "fmdd", "real",
                [("cddpm", 29.5, 0.70, 1.0, 48), ("realdiff", 31.4, 0.78, 1.0, 48), ("dncnn", 30.6, 0.73, 1.0, 48)])
     bench_file(tmp_path / "poly.json", "2026-12-01T10:00:00+00:00", "polyu:test", "real",
                [("realdiff", 38.1, 0.96, 1.0, 22)])
+    bench_file(tmp_path / "sidd.json", "2026-12-01T10:00:00+00:00", "sidd_sample", "real",
+               [("realdiff", 26.6, 0.50, 1.0, 12)])
     results = rank.load_results(tmp_path)
     marks = {(r.method, r.dataset): r.subset for r in results}
     assert marks[("cddpm", "fmdd")] == marks[("realdiff", "fmdd")] == "earlier weights"
+    assert marks[("realdiff", "sidd_sample")] == ""                     # made after that set's change
     assert marks[("dncnn", "fmdd")] == "" and marks[("realdiff", "polyu:test")] == ""   # other set: same weights
     table = rank.build_table(results)
     assert cells(table, "`dncnn`")[1].startswith("**30.60** / 0.7300 #1")
