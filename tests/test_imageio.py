@@ -92,7 +92,8 @@ def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
 
 
 def test_written_files_get_the_usual_permissions(tmp_path):
-    """The temporary file behind an atomic write is private (mkstemp: 0600); the output must not stay so."""
+    """The temporary file behind an atomic write gets the mode a plain open() would give, under the umask of the
+    moment (the OS applies it at creation), so outputs are neither private nor wider than usual."""
     import os
     old = os.umask(0o022)
     try:

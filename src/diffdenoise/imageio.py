@@ -7,8 +7,8 @@ the input.  Writes are atomic: a temporary file in the target folder, then a ren
 from __future__ import annotations
 
 import os
+import secrets
 import struct
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -214,23 +214,26 @@ def _compose(img: Image, bit_depth: int) -> np.ndarray:
     return planes
 
 
-def _new_file_mode() -> int:
-    """The mode ``open(path, "w")`` would give a new file: 0o666 under the process umask."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+def _create_beside(path: Path) -> str:
+    """A new empty file beside ``path`` with a unique hidden name, created as ``open(path, "w")`` would create it
+    (0o666 under the umask, applied by the OS at creation: no umask read, safe in threads)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.stem}.tmp-{secrets.token_hex(6)}{path.suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return str(tmp)
+        except FileExistsError:
+            continue
+    raise DiffDenoiseError(f"cannot create a temporary file beside {path}")
 
 
 @contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary file name beside ``path`` (same suffix); rename it onto ``path`` only if the block
     succeeds, else delete it: a reader never sees a half-written output."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.tmp-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    tmp = _create_beside(Path(path))
     try:
         yield tmp
-        os.chmod(tmp, _new_file_mode())       # mkstemp's 0600 would make outputs private to their writer
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
