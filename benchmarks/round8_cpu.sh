@@ -3,7 +3,7 @@
 # (more gray crops) on the gray and colour Gaussian sets at sigma 15/25/50, and the geometric self-ensemble
 # (--options '{"realdiff": {"ensemble": 8}}') on FMDD and the PolyU test split. Writes benchmarks/results/cpu/round8/.
 # PART (none: all) = first: the figures that decided shipping; PART=rest: the remaining sets; PART=extra: the
-# new cddpm on the real sets (blind), which its earlier weights had been scored on.
+# new cddpm on the real sets (blind), which its earlier weights had been scored on, and on Set12 with --ensemble 8.
 set -euo pipefail
 O=benchmarks/results/cpu/round8
 mkdir -p $O
@@ -31,4 +31,6 @@ if [ "${PART:-all}" = all ] || [ "${PART:-all}" = extra ]; then
   $B --methods cddpm --data $D/fmdd --json $O/fmdd_cddpm.json
   $B --methods cddpm --data $D/polyu --split test --json $O/polyu_cddpm.json
   $B --methods cddpm --data $D/sidd_sample --json $O/sidd_cddpm.json
+  $B --methods cddpm --data $D/set12 --noise gaussian:25 --options '{"cddpm": {"ensemble": 8}}' \
+      --json $O/set12_cddpm_25_x8.json
 fi
