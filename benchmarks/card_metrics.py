@@ -54,9 +54,10 @@ def main() -> int:
             entry = {k: row[k] for k in ("psnr", "ssim", "seconds_per_image", "images")}
             entry.update({"method": row["method"], "device": device, "date": result["config"].get("date", ""),
                           "source": args.source or path})
-            card.setdefault("metrics", {}).setdefault(row["dataset"], {}).setdefault(row["noise"], {})["{}"] = entry
+            opts = json.dumps(result["config"].get("method_options", {}).get(row["method"], {}), sort_keys=True)
+            card.setdefault("metrics", {}).setdefault(row["dataset"], {}).setdefault(row["noise"], {})[opts] = entry
             card_path.write_text(json.dumps(card, indent=1) + "\n")
-            print(f"{stem}: {row['dataset']} {row['noise']} PSNR {row['psnr']:.2f}")
+            print(f"{stem}: {row['dataset']} {row['noise']} {opts} PSNR {row['psnr']:.2f}")
     for item in args.lineage:
         stem, _, text = item.partition("=")
         card_path = folder / f"{stem}.json"

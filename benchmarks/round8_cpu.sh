@@ -3,7 +3,8 @@
 # (more gray crops) on the gray and colour Gaussian sets at sigma 15/25/50, and the geometric self-ensemble
 # (--options '{"realdiff": {"ensemble": 8}}') on FMDD and the PolyU test split. Writes benchmarks/results/cpu/round8/.
 # PART (none: all) = first: the figures that decided shipping; PART=rest: the remaining sets; PART=extra: the
-# new cddpm on the real sets (blind), which its earlier weights had been scored on, and on Set12 with --ensemble 8.
+# new cddpm on the real sets (blind), which its earlier weights had been scored on, on Set12 with --ensemble 8, and
+# CBSD68 at 4 steps (the multi-step row).
 set -euo pipefail
 O=benchmarks/results/cpu/round8
 mkdir -p $O
@@ -33,4 +34,6 @@ if [ "${PART:-all}" = all ] || [ "${PART:-all}" = extra ]; then
   $B --methods cddpm --data $D/sidd_sample --json $O/sidd_cddpm.json
   $B --methods cddpm --data $D/set12 --noise gaussian:25 --options '{"cddpm": {"ensemble": 8}}' \
       --json $O/set12_cddpm_25_x8.json
+  $B --methods cddpm --data $D/cbsd68 --noise gaussian:25 --options '{"cddpm": {"steps": 4}}' \
+      --json $O/cbsd68_cddpm_25_steps4.json
 fi
