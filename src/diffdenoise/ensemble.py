@@ -7,11 +7,12 @@ keep the image's shape (identity, flip, rotate 180, both), the rest transpose it
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
 from .errors import DiffDenoiseError
+from .registry import Wrapper
 
 # (quarter turns, flip of the last axis) in the order they are used
 ELEMENTS = ((0, False), (0, True), (2, False), (2, True), (1, False), (1, True), (3, False), (3, True))
@@ -30,7 +31,7 @@ def inverse(x: torch.Tensor, element: tuple[int, bool]) -> torch.Tensor:
     return x.flip(-1) if flip else x
 
 
-class SelfEnsemble:
+class SelfEnsemble(Wrapper):
     """``method`` averaged over ``n`` dihedral transforms (module docstring).  A per-pixel ``sigma`` map is
     transformed with the image; ``last_uncertainty`` of a sampling method comes back as the root mean of the
     members' variances, in the input's orientation."""
@@ -43,12 +44,6 @@ class SelfEnsemble:
 
     def __repr__(self) -> str:
         return f"SelfEnsemble({self.method!r}, n={self.n})"
-
-    def __getattr__(self, name: str) -> Any:
-        """Attributes the wrapper lacks are read from the wrapped method (nets, model_for, blind...)."""
-        if name == "method":
-            raise AttributeError(name)
-        return getattr(self.method, name)
 
     def __call__(self, y: torch.Tensor, sigma: float | torch.Tensor | None = None, *,
                  generator: torch.Generator | None = None, progress: Callable[[float], None] | None = None

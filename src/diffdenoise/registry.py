@@ -26,6 +26,17 @@ class Denoiser(Protocol):
                  ) -> torch.Tensor: ...
 
 
+class Wrapper:
+    """Base of a denoiser that wraps another (tiling, self-ensemble): attributes the wrapper lacks are read from the
+    wrapped ``method`` (``blind``, ``nets``, ``model_for``...), so code that inspects a method sees through it."""
+    method: Any
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "method":
+            raise AttributeError(name)
+        return getattr(self.method, name)
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     name: str

@@ -63,6 +63,7 @@ import torch
 from torch import nn
 
 from .errors import DiffDenoiseError
+from .registry import Wrapper
 
 Blind = Literal["pass", "sigma", "map"]
 TileArg = int | Literal["auto"] | None
@@ -234,7 +235,7 @@ def inner_net(method: Any, channels: int) -> tuple[nn.Module | None, int]:
     return net, (channels if int(net_channels) == 1 and channels > 1 else 1)
 
 
-class Tiled:
+class Tiled(Wrapper):
     """A denoiser running ``method`` over overlapping tiles (module docstring).
 
     Args:
@@ -264,12 +265,6 @@ class Tiled:
 
     def __repr__(self) -> str:
         return f"Tiled({self.method!r}, tile={self.tile!r}, overlap={self.overlap})"
-
-    def __getattr__(self, name: str) -> Any:
-        """Attributes the wrapper lacks are read from the wrapped method (``blind``, ``nets``, ``model_for``...)."""
-        if name == "method":
-            raise AttributeError(name)
-        return getattr(self.method, name)
 
     def plan(self, y: torch.Tensor) -> tuple[int, int, int]:
         """(tile side, network multiple, tiles per call) for ``y``: what a call on it would use."""
