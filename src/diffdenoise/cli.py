@@ -230,7 +230,7 @@ def _denoise_files(args: argparse.Namespace, pairs: Sequence[tuple[Path, Path]],
                if v is not None}
     t_start = time.perf_counter()
     method = build_method(args.method, device=device, tile=args.tile, **options)
-    compile_net = args.compile and spec.family != "classical"
+    compile_net = args.compile and neural
     if args.compile and not compile_net and not args.quiet:
         print(f"diffdenoise: note: --compile applies to neural methods; {args.method} runs as is", file=sys.stderr)
     if getattr(args, "ensemble", 1) != 1 and not neural and not args.quiet:

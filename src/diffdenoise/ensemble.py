@@ -19,6 +19,12 @@ ELEMENTS = ((0, False), (0, True), (2, False), (2, True), (1, False), (1, True),
 SIZES = (1, 2, 4, 8)
 
 
+def check_size(n: object) -> None:
+    """Raise a DiffDenoiseError unless ``n`` is a valid ensemble size (before anything slow is built)."""
+    if n not in SIZES:
+        raise DiffDenoiseError(f"ensemble must be one of {', '.join(map(str, SIZES))}, got {n!r}")
+
+
 def forward(x: torch.Tensor, element: tuple[int, bool]) -> torch.Tensor:
     k, flip = element
     x = x.flip(-1) if flip else x
@@ -37,8 +43,7 @@ class SelfEnsemble(Wrapper):
     members' variances, in the input's orientation."""
 
     def __init__(self, method: Callable[..., torch.Tensor], n: int):
-        if n not in SIZES:
-            raise DiffDenoiseError(f"ensemble must be one of {', '.join(map(str, SIZES))}, got {n!r}")
+        check_size(n)
         self.method, self.n = method, int(n)
         self.last_uncertainty: torch.Tensor | None = None
 

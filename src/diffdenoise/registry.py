@@ -133,8 +133,9 @@ def build_method(name: str, device: str | torch.device = "cpu", tile: int | str 
         valid = ", ".join(method_options(spec)) or "none"
         raise DiffDenoiseError(f"method {name!r} does not take option(s) {', '.join(bad)}; valid: {valid}")
     n = options.pop("ensemble", 1)
-    if n not in (1, 2, 4, 8):                       # checked before the (slow) build
-        raise DiffDenoiseError(f"ensemble must be 1, 2, 4 or 8, got {n!r}")
+    if n != 1:
+        from .ensemble import check_size
+        check_size(n)                               # before the (slow) build
     method = resolve(spec.target)(device=device, **{**spec.defaults, **options})
     if spec.family != "classical" and tile:
         from .tiling import Tiled
