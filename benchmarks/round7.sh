@@ -16,7 +16,7 @@ if [ "${SPEED:-0}" = 1 ]; then
   S="timeout ${SPEED_LIMIT:-150} python3 benchmarks/speed.py --random-weights-from /tmp/cards7 --methods realdiff"
   $S --references drunet --workloads batch --precisions bf16 --compile --compile-mode reduce-overhead \
       --out $OUT/speed7_graphs > $OUT/speed.log 2>&1
-  tail -n 20 $OUT/speed.log; tar -czf $OUT/speed.tar.gz -C $OUT speed.log speed7_eager.json speed7_eager.md \
+  tail -n 20 $OUT/speed.log; tar -czf $OUT/speed.tar.gz -C $OUT speed.log \
       speed7_graphs.json speed7_graphs.md 2>/dev/null; rm -f $OUT/speed.log $OUT/speed7_*
 fi
 ls -la "$OUT"
