@@ -12,12 +12,11 @@ Rows: steps T' in {1, 5, 10, 20} x sampler in {improved, origin}; T' = 1 is the 
 both samplers (the one-step MMSE-style estimate, SPEC 3.7) and is run once.  A "noisy input" row gives the PSNR of
 ``y`` itself.
 
-Why steps instead of one model per T: the forward state ``x_t = (1 - t/T) x0 + (t/T) y`` depends on t only through
-alpha = t/T.  A model trained with T = 20 has seen the alpha grids of T = 10, 5 and 1 (sub-grids of 1/20), and both
-samplers moved t -> s on the T = 20 grid produce exactly the chain of a T' = 20/k process, so "T = T'" at inference
-is ``steps = T'`` on the T = 20 model.  What a model per T would change is only the training distribution of alpha
-(a T = 1 model is a plain one-shot denoiser); to measure that, train more models (``--set task_options.T=5
---set out=runs/realdiff-T5``), export each into its own weights folder and pass them with ``--models``.
+Steps and models per T: the forward state ``x_t = (1 - t/T) x0 + (t/T) y`` depends on t only through alpha = t/T,
+so ``steps = T'`` on a T = 20 model runs the chain of a T' process on the alpha grid it was trained on.  A model
+trained per T differs in its training distribution of alpha (a T = 1 model is a plain one-shot denoiser); compare
+such models with ``--models T1=folder1 T20=folder2`` (each folder holds a ``realdiff-color.json`` card; GPU round 9
+trained them).  Step counts above a model's T are skipped (the chain would be capped at T steps).
 
 Usage (GPU; weights ``realdiff-color`` / ``realdiff-gray`` in weights/ or $DIFFDENOISE_WEIGHTS):
     PYTHONPATH=src python benchmarks/realdiff_table.py --device cuda --out benchmarks/results/realdiff
@@ -48,6 +47,7 @@ SETS: dict[str, tuple[str, str | None]] = {          # name -> (folder under the
     "sidd_sample": ("sidd_sample", None),
 }
 STEPS = (1, 5, 10, 20)
+COLOR_SETS = {"polyu", "sidd_sample"}                    # RGB sets: the colour model; fmdd: the gray one
 SAMPLERS = ("improved", "origin")
 
 
@@ -71,6 +71,15 @@ def model_info(folder: str) -> dict[str, Any]:
             info[stem] = {"T": card.get("method", {}).get("T"), "train_steps": card.get("steps"),
                           "condition_on_y": card.get("method", {}).get("condition_on_y")}
     return info
+
+
+def model_T(info: dict[str, Any], set_name: str) -> int | None:
+    """The T of the model ``realdiff`` uses on ``set_name`` (the other model when only one is present)."""
+    order = ("realdiff-color", "realdiff-gray") if set_name in COLOR_SETS else ("realdiff-gray", "realdiff-color")
+    for stem in order:
+        if stem in info and info[stem]["T"] is not None:
+            return int(info[stem]["T"])
+    return None
 
 
 def settings(steps: list[int], samplers: list[str]) -> list[tuple[int, str]]:
@@ -118,8 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for label, folder in models:
             os.environ["DIFFDENOISE_WEIGHTS"] = str(Path(folder).resolve())
+            info = model_info(folder)
             for name, bench in benches.items():
+                T = model_T(info, name)
                 for k, smp in settings(args.steps, args.samplers):
+                    if T is not None and k > T:           # a T-step model visits at most T steps: no new row
+                        continue
                     options = {"steps": k, "sampler": smp, "samples": args.samples}
                     try:
                         res = run_bench(["realdiff"], bench, device=args.device, progress=False, warmup=True,

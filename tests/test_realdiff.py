@@ -213,3 +213,39 @@ def test_builder_errors(tmp_path, monkeypatch):
         rd.build(net=_tiny(), card={"T": 4}, sampler="ddim")
     with pytest.raises(DiffDenoiseError):
         rd.build(net=_tiny(), card={"T": 4}, samples=0)
+
+
+def test_realdiff_table_compares_models_per_T_and_skips_steps_above_T(tmp_path):
+    """benchmarks/realdiff_table.py --models: a T = 1 model gets only the one-step row, a T = 4 model also its
+    multi-step rows (both samplers); steps above a model's T would repeat a capped chain and are left out."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from diffdenoise.imageio import Image, write_image
+    from diffdenoise.train.checkpoint import export_weights
+    root = Path(__file__).resolve().parents[1]
+    g = np.random.default_rng(0)
+    for sub in ("noisy", "clean"):
+        (tmp_path / "data" / "polyu" / sub).mkdir(parents=True)
+    for i in range(2):
+        clean = g.integers(60, 200, (16, 16, 3)).astype(np.uint8)
+        noisy = np.clip(clean + g.normal(0, 8, clean.shape), 0, 255).astype(np.uint8)
+        write_image(tmp_path / "data" / "polyu" / "clean" / f"p{i}.png", Image(clean, None, 8))
+        write_image(tmp_path / "data" / "polyu" / "noisy" / f"p{i}.png", Image(noisy, None, 8))
+    (tmp_path / "data" / "polyu" / "test_split.txt").write_text("p0.png\np1.png\n")
+    models = []
+    for T in (1, 4):
+        card = {"net": {"name": "unet", "kwargs": {"in_channels": 3, "out_channels": 3, "size": "tiny"}},
+                "method": {"name": "realdiff", "T": T, "output": "residual", "condition_on_y": False}}
+        export_weights(_tiny(), "realdiff-color", card, folder=tmp_path / f"T{T}")
+        models.append(f"T{T}={tmp_path / f'T{T}'}")
+    spec = importlib.util.spec_from_file_location("realdiff_table", root / "benchmarks" / "realdiff_table.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "res" / "table"
+    assert script.main(["--models", *models, "--sets", "polyu", "--steps", "1", "4", "--data-root",
+                        str(tmp_path / "data"), "--out", str(out)]) == 0
+    rows = {(r["model"], r["steps"], r["sampler"]) for r in json.loads(Path(f"{out}.json").read_text())["summary"]}
+    assert rows == {("-", 0, "noisy input"), ("T1", 1, "one forward"), ("T4", 1, "one forward"),
+                    ("T4", 4, "improved"), ("T4", 4, "origin")}

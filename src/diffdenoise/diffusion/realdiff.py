@@ -23,7 +23,10 @@ Choices made here (the paper leaves them open):
 
 - ``T = 20`` by default.  Since ``x_t`` depends on t only through ``alpha = t/T``, a net trained at T = 20 also
   serves T = 10, 5 and 1 exactly (their alpha grids are sub-grids of T = 20's) and sampling "at T' | 20" is running
-  ``steps = T'`` on the T = 20 model.  The benchmark (``benchmarks/realdiff_table.py``) compares steps 1/5/10/20.
+  ``steps = T'`` on the T = 20 model.  The benchmark (``benchmarks/realdiff_table.py``) compares steps 1/5/10/20,
+  and models trained per T (``--models``).  Fine-tuned alike (BENCHMARKS.md, "GPU round 9"), T = 1 was 0.1 dB
+  better at one step on PolyU, but the shipped T = 20 model generalised better (SIDD) and keeps multi-step use.
+  ``steps`` above a model's T are capped at T.
 - ``condition_on_y = False`` (the paper's choice) by default.  Feeding ``y`` as extra channels makes training
   degenerate: for t < T the clean image is an exact function of the inputs, ``x0 = (x_t - (t/T) y)/(1 - t/T)``, so
   the net learns that identity instead of denoising, and at inference every later step just returns the first

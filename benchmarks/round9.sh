@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# GPU round 9 (one H200): realdiff per T. PART a fine-tunes the shipped colour model (T = 20) with T in
+# {1, 5, 10, 20} for the same minutes (same data, noise and learning rate as its last chunk) and evaluates each on
+# the 22 PolyU test pairs with both samplers at steps = T; it also continues the gray microscopy model (8 FMDD
+# pairs). Later parts continue from the returned weights (INIT=<folder under .carry>). Data: .carry/d9
+# (BSDS500 train+test, PolyU, 8 FMDD pairs under e7/fmdd).
+set -uo pipefail
+export NCCL_NVLS_ENABLE=0 PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
+rm -f .carry/init && ln -s "${INIT:-init9}" .carry/init
+nvidia-smi --query-gpu=name --format=csv,noheader
+python3 benchmarks/gpu_train.py --plan benchmarks/plans/round9${PART:-a}.json --data .carry/d9 \
+    --out "$OUT" --minutes "${MIN:-7.6}" --eval-limit 22
+ls -la "$OUT"
