@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # GPU round 9 (one H200): realdiff per T. PART a fine-tunes the shipped colour model (T = 20) with T in
-# {1, 5, 10, 20} for the same minutes (same data, noise and learning rate as its last chunk) and evaluates each on
-# the 22 PolyU test pairs with both samplers at steps = T; it also continues the gray microscopy model (8 FMDD
-# pairs). Later parts continue from the returned weights (INIT=<folder under .carry>). Data: .carry/d9
-# (BSDS500 train+test, PolyU, 8 FMDD pairs under e7/fmdd).
+# {1, 5, 10, 20} for the same minutes (the data, noise and learning rate of its last chunk, 50 warm-up steps) and
+# evaluates each on the 22 PolyU test pairs with both samplers at steps = T; it also continues the gray microscopy
+# model (8 FMDD pairs). PART b repeats the per-T fine-tunes from the shipped weights with lr 5e-5 and 500 warm-up
+# steps (chunk a's T = 5 and T = 20 had lost the PolyU noise) and logs the PolyU training-pair loss every 250 steps.
+# PART c (INIT=init9b: chunk b's realdiff-T1 weights) continues T = 1, also with PolyU at half the batch.
+# Data: .carry/d9 (BSDS500 train+test, PolyU, 8 FMDD pairs under e7/fmdd); weights to start from: .carry/$INIT.
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 rm -f .carry/init && ln -s "${INIT:-init9}" .carry/init
