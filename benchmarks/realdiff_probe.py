@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from diffdenoise import metrics
 from diffdenoise.bench import read_u8
 from diffdenoise.data import default_data_root
 from diffdenoise.diffusion.realdiff import RealDiff
@@ -32,7 +33,8 @@ def crop(a: np.ndarray, size: int) -> torch.Tensor:
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(10 * torch.log10(1.0 / ((a.clamp(0, 1) - b) ** 2).mean()))
+    """The project's PSNR on float images in [0, 1] (``a`` clipped)."""
+    return metrics.psnr(a.clamp(0, 1).numpy(), b.numpy(), peak=1.0)
 
 
 def polyu_train_pairs(root: Path, n: int, size: int) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
