@@ -6,6 +6,9 @@
 # steps (chunk a's T = 5 and T = 20 had lost the PolyU noise) and logs the PolyU training-pair loss every 250 steps.
 # PART c (INIT=init9b: chunk b's realdiff-T1 weights) continues T = 1, also with PolyU at half the batch.
 # Data: .carry/d9 (BSDS500 train+test, PolyU, 8 FMDD pairs under e7/fmdd); weights to start from: .carry/$INIT.
+# Built with: bash benchmarks/pack_carry.sh data d9 bsds500 polyu fmdd8; bash benchmarks/pack_carry.sh init init9
+# realdiff-color realdiff-gray; after part b: bash benchmarks/pack_carry.sh unpack <returned files> r9b, then copy
+# r9b/realdiff-T1.* into .carry/init9b. Carry: [".carry/d9", ".carry/$INIT"].
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 rm -f .carry/init && ln -s "${INIT:-init9}" .carry/init
