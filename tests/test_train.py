@@ -226,3 +226,22 @@ def test_quantize_gives_clipped_8bit_observations():
     assert (y == 0).float().mean() > 0.1                    # a real fraction of clipped pixels
     raw = DenoiseTask(noise="poisson_gaussian:0.05,5").corrupt(x, torch.Generator().manual_seed(0))
     assert raw.min() < 0 and task.method_card()["quantize"] is True
+
+
+def test_init_from_colour_unet_seeds_a_gray_one(data_root, tmp_path):
+    """A gray realdiff run starts from colour UNet weights folded to gray (``nets.unet.fold_to_gray``)."""
+    from diffdenoise.nets.unet import UNet, fold_to_gray
+    from diffdenoise.train.checkpoint import export_weights, load_weights
+    torch.manual_seed(0)
+    colour = UNet(3, 3, size="tiny")
+    export_weights(colour, "colour", {"net": {"name": "unet", "kwargs": {"in_channels": 3, "out_channels": 3,
+                                                                         "size": "tiny"}}}, folder=tmp_path / "w")
+    cfg = load_config(REPO / "configs" / "realdiff-gray.json", [
+        f"data_root={data_root}", f"out={tmp_path / 'gray'}", 'net_kwargs={"size": "tiny"}', "steps=1", "lr=0",
+        "ema=0", "batch=2", "patch=32", "bf16=false", 'task_options.noise="gaussian:10"',
+        'data=[{"kind": "clean", "paths": ["tiny/*.png"]}]', f"init_from={tmp_path / 'w' / 'colour.json'}"])
+    got = read_checkpoint(train(cfg))[0]["model"]
+    want = fold_to_gray(load_weights(tmp_path / "w" / "colour.json")[0])
+    assert got["conv_in.weight"].shape[1] == 1 and got["conv_out.weight"].shape[0] == 1
+    for k, v in want.items():
+        torch.testing.assert_close(got[k].float(), v.float(), rtol=0, atol=0)

@@ -74,3 +74,20 @@ def test_backward_and_bf16_autocast():
         out = net(x, torch.rand(2, 1, 8, 8), cond=torch.randn(2, 2, 8, 8), label=torch.tensor([0, 1]))
     out.float().pow(2).mean().backward()
     assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("cond", [0, 3])
+def test_fold_to_gray_is_the_colour_net_on_replicated_gray(cond):
+    """The folded gray net equals the colour net run on gray replicated to RGB, its outputs averaged back."""
+    from diffdenoise.nets.unet import fold_to_gray
+    colour = _randomised(UNet(3, 3, cond_channels=cond, size="tiny")).double()
+    gray = UNet(1, 1, cond_channels=cond // 3, size="tiny").double().eval()
+    gray.load_state_dict(fold_to_gray(colour.state_dict(), cond))
+    x, t = torch.rand(2, 1, 12, 10, dtype=torch.float64), torch.tensor([0.3, 0.8], dtype=torch.float64)
+    c = torch.rand(2, 1, 12, 10, dtype=torch.float64) if cond else None
+    want = colour(x.expand(-1, 3, -1, -1), t, cond=None if c is None else c.expand(-1, 3, -1, -1)).mean(1, True)
+    got = gray(x, t, cond=c)
+    assert want.abs().max() > 0.01                       # a real function, not the zero output
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="3-in/3-out"):
+        fold_to_gray(gray.state_dict())

@@ -275,3 +275,20 @@ def _pad(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
     """Pad bottom/right; reflect when the image is large enough, else replicate."""
     mode = "reflect" if pad_h < x.shape[-2] and pad_w < x.shape[-1] else "replicate"
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def fold_to_gray(state: dict[str, torch.Tensor], cond_channels: int = 0) -> dict[str, torch.Tensor]:
+    """A colour (3 in / 3 out) UNet state as a gray (1 in / 1 out) one that computes the same function on gray input.
+
+    Gray ``x`` replicated to RGB meets ``conv_in`` as ``sum_c W[:, c] x``, so the gray input weight is the sum over
+    the RGB inputs (and over the RGB condition channels, when there are ``cond_channels`` = 3); averaging the RGB
+    outputs back to gray is a mean over ``conv_out``'s rows.  So the folded net equals the colour net run on
+    replicated gray and averaged back (what the methods do with gray input on a colour net): a gray model can start
+    from a trained colour one.
+    """
+    w_in, w_out, b_out = state["conv_in.weight"], state["conv_out.weight"], state["conv_out.bias"]
+    if w_out.shape[0] != 3 or w_in.shape[1] != 3 + cond_channels or cond_channels not in (0, 3):
+        raise ValueError(f"not a 3-in/3-out UNet state (conv_in {tuple(w_in.shape)}, conv_out {tuple(w_out.shape)})")
+    groups = [w_in[:, :3].sum(1, keepdim=True)] + ([w_in[:, 3:].sum(1, keepdim=True)] if cond_channels else [])
+    return {**state, "conv_in.weight": torch.cat(groups, 1), "conv_out.weight": w_out.mean(0, keepdim=True),
+            "conv_out.bias": b_out.mean(0, keepdim=True)}
