@@ -8,10 +8,4 @@
 # Build the carry: bash benchmarks/pack_carry.sh data d10 bsds500 fmdd8
 #                  bash benchmarks/pack_carry.sh init init10 realdiff-color ddpm-natural
 # Carry: [".carry/d10", ".carry/$INIT"] (park weights/ outside the repo during the call).
-set -uo pipefail
-export NCCL_NVLS_ENABLE=0 PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
-rm -f .carry/init && ln -s "${INIT:-init10}" .carry/init
-nvidia-smi --query-gpu=name --format=csv,noheader
-python3 benchmarks/gpu_train.py --plan benchmarks/plans/round10${PART:-a}.json --data .carry/d10 \
-    --out "$OUT" --minutes "${MIN:-8.0}" --eval-limit 8
-ls -la "$OUT"
+exec bash benchmarks/gpu_round.sh 10 d10 init10 8.0 8

@@ -9,10 +9,4 @@
 # Built with: bash benchmarks/pack_carry.sh data d9 bsds500 polyu fmdd8; bash benchmarks/pack_carry.sh init init9
 # realdiff-color realdiff-gray; after part b: bash benchmarks/pack_carry.sh unpack <returned files> r9b, then copy
 # r9b/realdiff-T1.* into .carry/init9b. Carry: [".carry/d9", ".carry/$INIT"].
-set -uo pipefail
-export NCCL_NVLS_ENABLE=0 PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
-rm -f .carry/init && ln -s "${INIT:-init9}" .carry/init
-nvidia-smi --query-gpu=name --format=csv,noheader
-python3 benchmarks/gpu_train.py --plan benchmarks/plans/round9${PART:-a}.json --data .carry/d9 \
-    --out "$OUT" --minutes "${MIN:-7.6}" --eval-limit 22
-ls -la "$OUT"
+exec bash benchmarks/gpu_round.sh 9 d9 init9 7.6 22
