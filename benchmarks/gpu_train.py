@@ -88,15 +88,7 @@ def main() -> int:
             os.environ["DIFFDENOISE_WEIGHTS"] = str(weights)
             if ev.get("weights_as"):  # evaluate an ablation's weights under the stem the method loads
                 alias = Path("/tmp/diffdenoise_alias") / job["stem"]
-                alias.mkdir(parents=True, exist_ok=True)
-                for f in weights.iterdir():
-                    if f.name.startswith(job["stem"] + ".") or f.name.startswith(job["stem"] + "-0"):
-                        data = f.read_bytes()
-                        if f.suffix == ".json":  # the card names its weight files: rename those as well
-                            card = json.loads(data)
-                            card["files"] = [n.replace(job["stem"], ev["weights_as"], 1) for n in card.get("files", [])]
-                            data = json.dumps(card).encode()
-                        (alias / f.name.replace(job["stem"], ev["weights_as"], 1)).write_bytes(data)
+                export_weights(weights / f"{job['stem']}.json", ev["weights_as"], folder=alias)
                 os.environ["DIFFDENOISE_WEIGHTS"] = str(alias)
             try:
                 r = run_bench([ev["method"]], Path(args.data) / ev["data"], noise=ev.get("noise"),

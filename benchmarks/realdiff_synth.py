@@ -34,13 +34,9 @@ RNI = ("Audrey_Hepburn.jpg", "Dog.png", "Frog.png", "Window.png", "Glass.png")
 
 def alias_folder(synth: Path, stem: str = "realdiff-color-synth", as_stem: str = "realdiff-color") -> Path:
     """A weights folder holding only the ablation, renamed to the stem the method loads."""
+    from diffdenoise.train.checkpoint import export_weights
     out = Path(tempfile.mkdtemp(prefix="realdiff_synth_"))
-    card = json.loads((synth / f"{stem}.json").read_text())
-    files = [f.replace(stem, as_stem, 1) for f in card["files"]]
-    for old, new in zip(card["files"], files):
-        shutil.copy(synth / old, out / new)
-    card["files"] = files
-    (out / f"{as_stem}.json").write_text(json.dumps(card))
+    export_weights(synth / f"{stem}.json", as_stem, folder=out)
     return out
 
 

@@ -16,7 +16,9 @@ Steps and models per T: the forward state ``x_t = (1 - t/T) x0 + (t/T) y`` depen
 so ``steps = T'`` on a T = 20 model runs the chain of a T' process on the alpha grid it was trained on.  A model
 trained per T differs in its training distribution of alpha (a T = 1 model is a plain one-shot denoiser); compare
 such models with ``--models T1=folder1 T20=folder2`` (each folder holds a ``realdiff-color.json`` card; GPU round 9
-trained them).  Step counts above a model's T are skipped (the chain would be capped at T steps).
+trained them), or name a card of another stem, ``--models b1=.carry/r10b/realdiff-gray-wide-ddpm-b1.json``, which
+is evaluated under the stem the method loads.  Step counts above a model's T are skipped (the chain would be
+capped at T steps).
 
 Usage (GPU; weights ``realdiff-color`` / ``realdiff-gray`` in weights/ or $DIFFDENOISE_WEIGHTS):
     PYTHONPATH=src python benchmarks/realdiff_table.py --device cuda --out benchmarks/results/realdiff
@@ -31,6 +33,7 @@ import datetime as dt
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +76,19 @@ def model_info(folder: str) -> dict[str, Any]:
     return info
 
 
+def model_folder(path: str) -> str:
+    """A weights folder for ``realdiff``: ``path`` itself, or for a card of another stem (a GPU round's candidate,
+    ``.carry/r10b/realdiff-gray-wide-ddpm-b1.json``) a temporary folder holding it under the stem the method loads."""
+    if not path.endswith(".json"):
+        return path
+    from diffdenoise.train.checkpoint import export_weights
+    card = json.loads(Path(path).read_text())
+    as_stem = "realdiff-gray" if card["net"]["kwargs"].get("in_channels", 3) == 1 else "realdiff-color"
+    out = tempfile.mkdtemp(prefix="realdiff_table_")
+    export_weights(path, as_stem, folder=out)
+    return out
+
+
 def model_T(info: dict[str, Any], set_name: str) -> int | None:
     """The T of the model ``realdiff`` uses on ``set_name`` (the other model when only one is present)."""
     order = ("realdiff-color", "realdiff-gray") if set_name in COLOR_SETS else ("realdiff-gray", "realdiff-color")
@@ -105,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="samplers (default: improved origin)")
     ap.add_argument("--samples", type=int, default=1, help="stochastic restorations averaged per image (default: 1)")
     ap.add_argument("--models", nargs="+", default=None, metavar="LABEL=FOLDER",
-                    help="weights folders to compare (default: the current weights folder, labelled 'default')")
+                    help="weights folders, or cards of other stems (.json), to compare (default: the current weights "
+                         "folder, labelled 'default')")
     ap.add_argument("--limit", type=int, default=None, help="first N images of each set (default: all)")
     ap.add_argument("--data-root", default=None, help="data folder (default: $DIFFDENOISE_DATA or shared/data)")
     ap.add_argument("--out", default="benchmarks/results/realdiff", help="output prefix (default: %(default)s)")
@@ -115,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     from diffdenoise.train.checkpoint import weights_dir
     models = [("default", str(weights_dir()))] if not args.models else \
         [tuple(m.split("=", 1)) if "=" in m else (Path(m).name, m) for m in args.models]
+    sources = dict(models)
+    models = [(label, model_folder(path)) for label, path in models]
     benches = {name: load_benchmark(root / SETS[name][0], split=SETS[name][1], limit=args.limit)
                for name in args.sets}
 
@@ -162,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"date": dt.datetime.now().isoformat(timespec="seconds"), "device": args.device, "limit": args.limit,
-            "samples": args.samples, "models": {label: {"folder": f, "cards": model_info(f)} for label, f in models},
+            "samples": args.samples, "models": {label: {"folder": sources[label], "cards": model_info(f)} for label, f in models},
             "sets": {n: {"folder": str(root / SETS[n][0]), "split": SETS[n][1]} for n in args.sets},
             "protocol": "SPEC §1 real pairs via diffdenoise.bench.run_bench (sigma=None, generator seed = index)",
             "command": " ".join(sys.argv)}

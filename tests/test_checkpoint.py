@@ -70,6 +70,21 @@ def test_export_from_checkpoint_uses_ema_and_fills_the_card(tmp_path):
     assert stored["net"] == {"name": "dncnn", "kwargs": KW}
 
 
+def test_export_renames_a_card_of_another_stem(tmp_path):
+    """Shipping a GPU round's candidate: the same tensors and card under the new stem, old metrics dropped."""
+    from safetensors.torch import load_file
+    net = small_net()
+    export_weights(net, "cand-b1", {"net": {"name": "dncnn", "kwargs": KW}, "command": "cmd",
+                                    "metrics": {"fmdd": {"psnr": 1.0}}}, tmp_path / "round", shard_bytes=8 * 1024)
+    assert export_main([str(tmp_path / "round" / "cand-b1.json"), "--stem", "shipped",
+                        "--folder", str(tmp_path / "w")]) == 0
+    card = json.loads((tmp_path / "w" / "shipped.json").read_text())
+    assert card["command"] == "cmd" and card["metrics"] == {} and card["files"] == ["shipped.safetensors"]
+    got = load_file(str(tmp_path / "w" / "shipped.safetensors"))
+    want = {k: v for f in sorted((tmp_path / "round").glob("cand-b1-*.safetensors")) for k, v in load_file(str(f)).items()}
+    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in got)
+
+
 def test_sharding(tmp_path):
     net = small_net()
     card = {"net": {"name": "dncnn", "kwargs": KW}}

@@ -238,8 +238,9 @@ def test_realdiff_table_compares_models_per_T_and_skips_steps_above_T(tmp_path):
     for T in (1, 4):
         card = {"net": {"name": "unet", "kwargs": {"in_channels": 3, "out_channels": 3, "size": "tiny"}},
                 "method": {"name": "realdiff", "T": T, "output": "residual", "condition_on_y": False}}
-        export_weights(_tiny(), "realdiff-color", card, folder=tmp_path / f"T{T}")
-        models.append(f"T{T}={tmp_path / f'T{T}'}")
+        stem = "realdiff-color" if T == 4 else "cand-T1"       # a card of another stem is renamed for the run
+        export_weights(_tiny(), stem, card, folder=tmp_path / f"T{T}")
+        models.append(f"T{T}={tmp_path / f'T{T}'}" + ("/cand-T1.json" if T == 1 else ""))
     spec = importlib.util.spec_from_file_location("realdiff_table", root / "benchmarks" / "realdiff_table.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)

@@ -138,7 +138,9 @@ def export_weights(checkpoint_or_net: str | os.PathLike | nn.Module, stem: str, 
 
     From a checkpoint: the EMA weights (the raw weights when the run had no EMA), and a card built from the
     checkpoint (net, method, data, noise, steps, command, config) updated by ``card``.  From a module: ``card``
-    must hold ``{"net": {"name": ..., "kwargs": {...}}}``.
+    must hold ``{"net": {"name": ..., "kwargs": {...}}}``.  From a weights card (a ``.json`` path): those weights
+    and that card (its metrics dropped: they were measured under the old name) under the new stem; this is how a
+    candidate a GPU round brought back is shipped, or evaluated under the stem a method loads.
     """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", stem):
         raise DiffDenoiseError(f"bad weights stem {stem!r}: use letters, digits, '.', '_', '+', '-'")
@@ -147,6 +149,10 @@ def export_weights(checkpoint_or_net: str | os.PathLike | nn.Module, stem: str, 
     if isinstance(checkpoint_or_net, nn.Module):
         state = checkpoint_or_net.state_dict()
         full: dict[str, Any] = {}
+    elif str(checkpoint_or_net).endswith(".json"):
+        state, full = load_weights(checkpoint_or_net)
+        full = {k: v for k, v in full.items() if k != "files"}
+        full["metrics"] = {}
     else:
         parts, info = read_checkpoint(checkpoint_or_net)
         state = parts["ema"] or parts["model"]

@@ -1,6 +1,7 @@
 """``python -m diffdenoise.train.export CHECKPOINT --stem NAME [--metrics JSON] [--folder DIR]``: ship a model.
 
 Writes the EMA weights of a training checkpoint as fp16 safetensors (sharded under 15 MiB) and the JSON card.
+CHECKPOINT may also be a weights card (``other-stem.json``): those weights shipped under NAME.
 """
 from __future__ import annotations
 
@@ -36,8 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         epilog="Examples:\n"
                "  python -m diffdenoise.train.export runs/dncnn-color/last.safetensors --stem dncnn-color\n"
                "  python -m diffdenoise.train.export runs/dncnn-gray --stem dncnn-gray "
-               "--metrics '{\"bsd68\": {\"sigma25\": {\"psnr\": 29.1}}}'\n")
-    parser.add_argument("checkpoint", help="last.safetensors of a run, or the run folder")
+               "--metrics '{\"bsd68\": {\"sigma25\": {\"psnr\": 29.1}}}'\n"
+               "  python -m diffdenoise.train.export .carry/r10b/realdiff-gray-wide-ddpm-b1.json --stem realdiff-gray\n")
+    parser.add_argument("checkpoint", help="last.safetensors of a run, the run folder, or a weights card (.json) to rename")
     parser.add_argument("--stem", required=True, help="weights name, e.g. dncnn-color (required)")
     parser.add_argument("--metrics", default=None, help="JSON object or JSON file put in the card (default: {})")
     parser.add_argument("--folder", default=None,
