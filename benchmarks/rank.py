@@ -64,12 +64,14 @@ DEFAULT_CHANGES = {"ddpm-match": ("2026-11-22T07:47:00+00:00", "steps", "all"),
                    "svnr": ("2026-11-22T07:47:00+00:00", "steps", 25)}
 # Weights that were replaced: records a method made with its own weights before then, on the listed datasets (None:
 # all), measured the earlier weights; they are shown as such and not ranked. Round 7 shipped the small colour
-# realdiff model; round 8 shipped cddpm-gaussian (which cddpm and cddpm-prob load) and the gray realdiff model.
+# realdiff model; round 8 shipped cddpm-gaussian (which cddpm and cddpm-prob load) and the gray realdiff model;
+# round 10 the wider gray realdiff model seeded from the DDPM.
 COLOUR_SETS = {"polyu:test", "sidd_sample", "cbsd68", "kodak24"}
 GRAY_SETS = {"fmdd", "set12", "bsd68"}
 WEIGHT_CHANGES = {"cddpm": [("2026-12-02T04:56:00+00:00", None)],
                   "cddpm-prob": [("2026-12-02T04:56:00+00:00", None)],
-                  "realdiff": [("2026-12-02T02:50:00+00:00", COLOUR_SETS), ("2026-12-02T04:56:00+00:00", GRAY_SETS)]}
+                  "realdiff": [("2026-12-02T02:50:00+00:00", COLOUR_SETS), ("2026-12-02T04:56:00+00:00", GRAY_SETS),
+                               ("2026-12-02T08:55:00+00:00", GRAY_SETS)]}
 SIGMA_FREE = {"realdiff"}        # ignores the sigma it is given (besides the CNNs): "blind" is not a variant
 DEFAULT_PANELS = ("cbsd68:gaussian:25:cpu", "set12:gaussian:25:cpu", "polyu:test:real:cpu")
 

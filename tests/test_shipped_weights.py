@@ -38,7 +38,7 @@ CASES = [  # measured at commit time, in dB: 29.68, 29.30, 33.39, 28.68, 26.68, 
     ("svnr", {}, False, "poisson_gaussian:0.01,5", "map", 31.3),  # the map at the local mean of y
     ("svnr", {}, False, "spatial:5,50", "map", 29.6),
     ("svnr", {}, True, "spatial:5,50", "map", 27.1),
-    ("realdiff", {}, True, "poisson_gaussian:0.005,3", None, 30.5),  # round 8 (microscopy recipe): 30.83
+    ("realdiff", {}, True, "poisson_gaussian:0.005,3", None, 30.1),  # round 10 (DDPM seed, 3.6M): 30.42
     ("pridnet-real", {}, False, "poisson_gaussian:0.005,3", None, 28.2),
 ]
 
@@ -66,12 +66,12 @@ def test_shipped_weights_beat_stated_psnr(method, options, gray, noise, sigma, m
 
 
 def test_shipped_gray_realdiff_on_a_real_microscope_pair():
-    """The FMDD example pair (one capture against the mean of 50): round 8 measured 36.18 dB (noisy 31.62)."""
+    """The FMDD example pair (one capture against the mean of 50): round 10 measured 36.52 dB (noisy 31.62)."""
     y = read_image(EXAMPLES / "fmdd_noisy_crop.png").data
     x = read_image(EXAMPLES / "fmdd_clean_crop.png").data
     with torch.inference_mode():
         x_hat = build_method("realdiff", device="cpu")(to_tensor(y), None, generator=torch.Generator().manual_seed(0))
-    assert psnr(quantize(x_hat[0].permute(1, 2, 0).numpy()), quantize(x)) > 35.8
+    assert psnr(quantize(x_hat[0].permute(1, 2, 0).numpy()), quantize(x)) > 36.2
 
 
 def test_shipped_imputer_fills_half_missing_pixels():
