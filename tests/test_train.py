@@ -245,3 +245,26 @@ def test_init_from_colour_unet_seeds_a_gray_one(data_root, tmp_path):
     assert got["conv_in.weight"].shape[1] == 1 and got["conv_out.weight"].shape[0] == 1
     for k, v in want.items():
         torch.testing.assert_close(got[k].float(), v.float(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("on_y", [True, False])
+def test_init_from_conditional_unet_seeds_a_real_noise_one(data_root, tmp_path, on_y):
+    """realdiff seeded by cddpm's UNet (condition [y, sigma, flag]): with condition_on_y the condition narrows to
+    [y], without it y's input weights join x_t's (``nets.unet.narrow_condition``)."""
+    from diffdenoise.nets.unet import UNet, narrow_condition
+    from diffdenoise.train.checkpoint import export_weights, load_weights
+    torch.manual_seed(0)
+    seed = UNet(3, 3, cond_channels=5, size="tiny")
+    export_weights(seed, "cond", {"net": {"name": "unet", "kwargs": {"in_channels": 3, "out_channels": 3,
+                                                                      "cond_channels": 5, "size": "tiny"}}},
+                   folder=tmp_path / "w")
+    cfg = load_config(REPO / "configs" / "realdiff-color.json", [
+        f"data_root={data_root}", f"out={tmp_path / 'rd'}", 'net_kwargs={"size": "tiny"}', "steps=1", "lr=0",
+        "ema=0", "batch=2", "patch=32", "bf16=false", 'task_options.noise="gaussian:10"',
+        f"task_options.condition_on_y={'true' if on_y else 'false'}",
+        'data=[{"kind": "clean", "paths": ["tiny/*.png"]}]', f"init_from={tmp_path / 'w' / 'cond.json'}"])
+    got = read_checkpoint(train(cfg))[0]["model"]
+    want = narrow_condition(load_weights(tmp_path / "w" / "cond.json")[0], 3, 5, 3 if on_y else 0)
+    assert got["conv_in.weight"].shape[1] == (6 if on_y else 3)
+    for k, v in want.items():
+        torch.testing.assert_close(got[k].float(), v.float(), rtol=0, atol=0)

@@ -91,3 +91,24 @@ def test_fold_to_gray_is_the_colour_net_on_replicated_gray(cond):
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
     with pytest.raises(ValueError, match="3-in/3-out"):
         fold_to_gray(gray.state_dict())
+
+
+@pytest.mark.parametrize("cond_to", [3, 0])
+def test_narrow_condition_is_the_seed_with_zero_or_own_input_conditions(cond_to):
+    """cddpm's condition [y (3), sigma, flag] narrowed to [y]: the seed with zeros in the dropped channels (its
+    blind condition); narrowed to none: the seed given its own input as y, zeros elsewhere."""
+    from diffdenoise.nets.unet import narrow_condition
+    seed = _randomised(UNet(3, 3, cond_channels=5, size="tiny")).double()
+    net = UNet(3, 3, cond_channels=cond_to, size="tiny").double().eval()
+    net.load_state_dict(narrow_condition(seed.state_dict(), 3, 5, cond_to))
+    x, y = torch.rand(2, 3, 12, 10, dtype=torch.float64), torch.rand(2, 3, 12, 10, dtype=torch.float64)
+    t = torch.tensor([0.3, 0.8], dtype=torch.float64)
+    zeros = torch.zeros(2, 2, 12, 10, dtype=torch.float64)
+    if cond_to:
+        want, got = seed(x, t, cond=torch.cat([y, zeros], 1)), net(x, t, cond=y)
+    else:
+        want, got = seed(x, t, cond=torch.cat([x, zeros], 1)), net(x, t)
+    assert want.abs().max() > 0.01
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="cannot narrow"):
+        narrow_condition(net.state_dict(), 3, 5, 3)

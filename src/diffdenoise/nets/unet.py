@@ -292,3 +292,25 @@ def fold_to_gray(state: dict[str, torch.Tensor], cond_channels: int = 0) -> dict
     groups = [w_in[:, :3].sum(1, keepdim=True)] + ([w_in[:, 3:].sum(1, keepdim=True)] if cond_channels else [])
     return {**state, "conv_in.weight": torch.cat(groups, 1), "conv_out.weight": w_out.mean(0, keepdim=True),
             "conv_out.bias": b_out.mean(0, keepdim=True)}
+
+
+def narrow_condition(state: dict[str, torch.Tensor], in_channels: int, cond_from: int, cond_to: int
+                     ) -> dict[str, torch.Tensor]:
+    """A conditional UNet state as one with fewer condition channels: ``cond_to`` of the seed's ``cond_from``.
+
+    The first ``cond_to`` condition channels are kept and the rest dropped: the narrowed net computes what the seed
+    computes with zeros in the dropped channels — for ``cddpm`` (condition ``[y, sigma map, flag]``) its blind
+    condition ``[y, 0, 0]``.  With ``cond_to`` = 0 the condition's first ``in_channels`` weights are added to the
+    input's: the seed fed its own input as ``y``, exact where a real-noise chain starts (``x_T = y``).  So the
+    conditional Gaussian denoiser can seed a real-noise model with or without ``condition_on_y``.
+    """
+    w = state["conv_in.weight"]
+    if w.shape[1] != in_channels + cond_from or not 0 <= cond_to <= cond_from or \
+            (cond_to == 0 and cond_from < in_channels):
+        raise ValueError(f"cannot narrow conv_in {tuple(w.shape)} from {in_channels}+{cond_from} to "
+                         f"{in_channels}+{cond_to} input channels")
+    if cond_to:
+        w = w[:, :in_channels + cond_to]
+    else:
+        w = w[:, :in_channels] + w[:, in_channels:2 * in_channels]
+    return {**state, "conv_in.weight": w.contiguous()}

@@ -221,6 +221,16 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
             if rank == 0:
                 print(f"init_from {cfg.init_from}: colour weights folded to gray (the same function on gray input)",
                       flush=True)
+        elif not mismatch and _fewer_conditions(card, net):
+            from ..nets.unet import narrow_condition
+            seed_cond = int(card["net"]["kwargs"].get("cond_channels", 0))
+            try:
+                state = narrow_condition(state, net.in_channels, seed_cond, net.cond_channels)
+            except ValueError:
+                mismatch = True
+            if rank == 0 and not mismatch:
+                print(f"init_from {cfg.init_from}: condition channels {seed_cond} -> {net.cond_channels} "
+                      f"(nets.unet.narrow_condition)", flush=True)
         if not mismatch:
             try:
                 net.load_state_dict(state)
@@ -347,6 +357,14 @@ def _colour_into_gray(card: dict[str, Any], net: nn.Module) -> bool:
     kw = card["net"].get("kwargs", {})
     return (card["net"]["name"] == "unet" and kw.get("in_channels") == 3 and kw.get("out_channels") == 3
             and getattr(net, "in_channels", None) == 1 and getattr(net, "out_channels", None) == 1)
+
+
+def _fewer_conditions(card: dict[str, Any], net: nn.Module) -> bool:
+    """True when ``card`` holds a UNet like ``net`` but with more condition channels (``nets.unet.narrow_condition``)."""
+    kw = card["net"].get("kwargs", {})
+    return (card["net"]["name"] == "unet" and kw.get("in_channels") == getattr(net, "in_channels", None)
+            and kw.get("out_channels") == getattr(net, "out_channels", None)
+            and int(kw.get("cond_channels", 0)) > getattr(net, "cond_channels", 0))
 
 
 def _replicas_agree(net: nn.Module, world: int) -> bool:
