@@ -91,7 +91,8 @@ METHODS: dict[str, MethodSpec] = {
     "realdiff": MethodSpec("realdiff",
                            "real-world interpolation diffusion (Yang et al. 2023), blind, default for photos",
                            "diffusion", "diffdenoise.diffusion.realdiff:build",
-                           weights=("realdiff-color", "realdiff-gray"), options=("steps", "sampler", "samples"),
+                           weights=("realdiff-color", "realdiff-gray"),
+                           options=("steps", "sampler", "samples", "jitter"),
                            stochastic=True,
                            # one forward is within 0.1 dB of the best step count on PolyU test (38.11 vs 38.14 dB
                            # at 5 improved steps, benchmarks/results/gpu/round2a_eval.json) at a fifth of the cost
