@@ -181,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"date": dt.datetime.now().isoformat(timespec="seconds"), "device": args.device, "limit": args.limit,
-            "samples": args.samples, "models": {label: {"folder": sources[label], "cards": model_info(f)} for label, f in models},
+            "samples": args.samples,
+            "models": {label: {"folder": sources[label], "cards": model_info(f)} for label, f in models},
             "sets": {n: {"folder": str(root / SETS[n][0]), "split": SETS[n][1]} for n in args.sets},
             "protocol": "SPEC §1 real pairs via diffdenoise.bench.run_bench (sigma=None, generator seed = index)",
             "command": " ".join(sys.argv)}

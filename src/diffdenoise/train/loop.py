@@ -360,7 +360,7 @@ def _colour_into_gray(card: dict[str, Any], net: nn.Module) -> bool:
 
 
 def _fewer_conditions(card: dict[str, Any], net: nn.Module) -> bool:
-    """True when ``card`` holds a UNet like ``net`` but with more condition channels (``nets.unet.narrow_condition``)."""
+    """True when ``card`` holds a UNet like ``net`` with more condition channels (``nets.unet.narrow_condition``)."""
     kw = card["net"].get("kwargs", {})
     return (card["net"]["name"] == "unet" and kw.get("in_channels") == getattr(net, "in_channels", None)
             and kw.get("out_channels") == getattr(net, "out_channels", None)
