@@ -187,6 +187,32 @@ def test_samples_uncertainty_and_determinism():
     assert heat.min() >= 0 and heat.max() <= 1
 
 
+class _Halve(torch.nn.Module):
+    """A residual net with S(x, t) = x / 2: a linear x0-model whose sample statistics have a closed form."""
+    in_channels = out_channels = 3
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x, t, cond=None):
+        return -0.5 * x + 0 * self.w
+
+
+@pytest.mark.parametrize("jitter", [None, 0.4])
+def test_samples_restart_noise_is_jitter_times_local_noise_std(jitter):
+    """x_T^(k) = y + jitter s z_k with s = local_noise_std(y - S(y)); through S = x / 2 the K restorations have
+    mean S(y) and per-pixel std jitter s / 2 (default jitter rd.JITTER)."""
+    opts = {} if jitter is None else {"jitter": jitter}
+    method = rd.build(net=_Halve(), card={"T": 4}, steps=1, samples=400, **opts)
+    y = torch.rand(1, 3, 12, 12)
+    mean = method(y, generator=torch.Generator().manual_seed(0))
+    j = rd.JITTER if jitter is None else jitter
+    s = rd.local_noise_std(y - 0.5 * y)
+    torch.testing.assert_close(method.last_uncertainty, j * s / 2, rtol=0.15, atol=1e-4)
+    torch.testing.assert_close(mean, y / 2, rtol=0, atol=4 * float((j * s / 2).max()) / 20)
+
+
 def test_one_step_is_one_forward_for_both_samplers():
     net = _tiny(3)
     with torch.no_grad():
