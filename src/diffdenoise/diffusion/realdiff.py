@@ -47,8 +47,8 @@ and returns the per-pixel mean of the K restorations; ``last_uncertainty`` holds
 ``last_uncertainty`` to None.  :func:`uncertainty_heatmap` turns a std map into an H x W x 3 colour image.
 ``jitter`` = 0.1 keeps the restarts inside what the net handles like ``y`` itself: the mean of 2 then costs nothing
 (FMDD 33.76 against 33.78 dB at one step, PolyU test 38.15 both), where 0.25 / 0.5 cost 0.2 / 1.2 dB on FMDD — the
-gray model's wide-field result breaks under 0.5 s more noise (benchmarks/realdiff_jitter.sh); the std then maps
-where the output is most sensitive to the noise.
+gray model's wide-field result breaks when half its local noise std is added (benchmarks/realdiff_jitter.sh); the
+std then maps where the output is most sensitive to the noise.
 """
 from __future__ import annotations
 
@@ -62,9 +62,9 @@ from torch import nn
 from ..errors import DiffDenoiseError
 from .ddpm import draw_steps, match_channels, per_image
 from .samplers import randn_like
+from .schedules import spaced_steps
 
 JITTER = 0.1    # restart noise of samples > 1, in units of the local noise std (module docstring)
-from .schedules import spaced_steps
 
 Sampler = Literal["improved", "origin"]
 Output = Literal["residual", "x0"]

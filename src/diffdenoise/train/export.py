@@ -38,8 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                "  python -m diffdenoise.train.export runs/dncnn-color/last.safetensors --stem dncnn-color\n"
                "  python -m diffdenoise.train.export runs/dncnn-gray --stem dncnn-gray "
                "--metrics '{\"bsd68\": {\"sigma25\": {\"psnr\": 29.1}}}'\n"
-               "  python -m diffdenoise.train.export .carry/r10b/realdiff-gray-wide-ddpm-b1.json --stem realdiff-gray\n")
-    parser.add_argument("checkpoint", help="last.safetensors of a run, the run folder, or a weights card (.json) to rename")
+               "  python -m diffdenoise.train.export .carry/r10b/realdiff-gray-wide-ddpm-b1.json "
+               "--stem realdiff-gray\n")
+    parser.add_argument("checkpoint",
+                        help="last.safetensors of a run, the run folder, or a weights card (.json) to rename")
     parser.add_argument("--stem", required=True, help="weights name, e.g. dncnn-color (required)")
     parser.add_argument("--metrics", default=None, help="JSON object or JSON file put in the card (default: {})")
     parser.add_argument("--folder", default=None,
