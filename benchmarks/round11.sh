@@ -8,7 +8,7 @@
 # [y, sigma, flag] narrowed to [y], nets.unet.narrow_condition) and without it (y's input weights added to x_t's).
 # Long warm-up (round 9). PolyU test on the H200 after each chunk; SIDD and the CPU rows after shipping candidates.
 #   PART=a INIT=init11 MIN=8    bash benchmarks/pack_carry.sh init init11 cddpm-gaussian
-#   later chunks: PART=a INIT=r11a after editing the plan's "init" to each run's own stem (or a plan round11b.json)
+#   later chunks: PART=b INIT=r11a (plans/round11b.json: each run continues from its own stem), then INIT=r11b ...
 # Data: bash benchmarks/pack_carry.sh data d11 bsds500 polyu (34 MB; with the 19 MB seed and the ~9 MB tree the call
 # carries ~60 MiB of its 64). Carry: [".carry/d11", ".carry/$INIT"] (park weights/ outside the repo during the call).
 exec bash benchmarks/gpu_round.sh 11 d11 init11 8.0 22
