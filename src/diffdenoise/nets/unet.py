@@ -314,3 +314,19 @@ def narrow_condition(state: dict[str, torch.Tensor], in_channels: int, cond_from
     else:
         w = w[:, :in_channels] + w[:, in_channels:2 * in_channels]
     return {**state, "conv_in.weight": w.contiguous()}
+
+
+def adapt_seed(state: dict[str, torch.Tensor], seed_kwargs: dict[str, Any], net: nn.Module
+               ) -> tuple[dict[str, torch.Tensor], str]:
+    """Another UNet's weights shaped for ``net`` where a function-preserving map exists: colour to gray
+    (:func:`fold_to_gray`) or more condition channels to fewer (:func:`narrow_condition`); ``(state, what was done)``,
+    the state unchanged with "" otherwise.  Raises ValueError when a map applies but the shapes do not fit it."""
+    c_in, c_out, cond = seed_kwargs.get("in_channels"), seed_kwargs.get("out_channels"), \
+        int(seed_kwargs.get("cond_channels", 0))
+    net_in, net_out, net_cond = (getattr(net, a, None) for a in ("in_channels", "out_channels", "cond_channels"))
+    if (c_in, c_out) == (3, 3) and (net_in, net_out) == (1, 1):
+        return fold_to_gray(state, cond), "colour weights folded to gray (the same function on gray input)"
+    if (c_in, c_out) == (net_in, net_out) and net_cond is not None and cond > net_cond:
+        return (narrow_condition(state, int(net_in), cond, int(net_cond)),
+                f"condition channels {cond} -> {net_cond} (nets.unet.narrow_condition)")
+    return state, ""

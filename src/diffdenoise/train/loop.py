@@ -215,22 +215,14 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
         # real-noise model): the names and every tensor shape must match, not the card's spelling of the kwargs.
         state, card = load_weights(cfg.init_from)
         mismatch = card["net"]["name"] != cfg.net
-        if not mismatch and _colour_into_gray(card, net):
-            from ..nets.unet import fold_to_gray
-            state = fold_to_gray(state, int(card["net"].get("kwargs", {}).get("cond_channels", 0)))
-            if rank == 0:
-                print(f"init_from {cfg.init_from}: colour weights folded to gray (the same function on gray input)",
-                      flush=True)
-        elif not mismatch and _fewer_conditions(card, net):
-            from ..nets.unet import narrow_condition
-            seed_cond = int(card["net"]["kwargs"].get("cond_channels", 0))
+        if not mismatch and card["net"]["name"] == "unet":
+            from ..nets.unet import adapt_seed          # colour -> gray, fewer condition channels
             try:
-                state = narrow_condition(state, net.in_channels, seed_cond, net.cond_channels)
+                state, how = adapt_seed(state, card["net"].get("kwargs", {}), net)
             except ValueError:
-                mismatch = True
-            if rank == 0 and not mismatch:
-                print(f"init_from {cfg.init_from}: condition channels {seed_cond} -> {net.cond_channels} "
-                      f"(nets.unet.narrow_condition)", flush=True)
+                mismatch, how = True, ""
+            if how and rank == 0:
+                print(f"init_from {cfg.init_from}: {how}", flush=True)
         if not mismatch:
             try:
                 net.load_state_dict(state)
@@ -350,21 +342,6 @@ def train(cfg: TrainConfig, command: str = "") -> Path:
         if world > 1 and dist.is_initialized():
             dist.destroy_process_group()
     return path
-
-
-def _colour_into_gray(card: dict[str, Any], net: nn.Module) -> bool:
-    """True when ``card`` holds a 3-in/3-out UNet and ``net`` is a 1-in/1-out one (see ``nets.unet.fold_to_gray``)."""
-    kw = card["net"].get("kwargs", {})
-    return (card["net"]["name"] == "unet" and kw.get("in_channels") == 3 and kw.get("out_channels") == 3
-            and getattr(net, "in_channels", None) == 1 and getattr(net, "out_channels", None) == 1)
-
-
-def _fewer_conditions(card: dict[str, Any], net: nn.Module) -> bool:
-    """True when ``card`` holds a UNet like ``net`` with more condition channels (``nets.unet.narrow_condition``)."""
-    kw = card["net"].get("kwargs", {})
-    return (card["net"]["name"] == "unet" and kw.get("in_channels") == getattr(net, "in_channels", None)
-            and kw.get("out_channels") == getattr(net, "out_channels", None)
-            and int(kw.get("cond_channels", 0)) > getattr(net, "cond_channels", 0))
 
 
 def _replicas_agree(net: nn.Module, world: int) -> bool:
