@@ -99,23 +99,75 @@ def test_methods_lists_registry(capsys):
     (["denoise", "{clean}", "-o", "{clean}", "--method", "median"], "refusing to overwrite"),
     (["add-noise", "{clean}", "-o", "{tmp}/o.png", "--noise", "wobble:3"], "wobble"),
     (["denoise", "{clean}", "-o", "{tmp}/nowhere/deeper/o.png", "--method", "median"], "folder"),
+    # side outputs never overwrite what the command reads, nor each other
+    (["denoise", "{clean}", "-o", "{tmp}/o.png", "--method", "median", "--compare", "{clean}"], "refusing"),
+    (["denoise", "{clean}", "-o", "{tmp}/o.png", "--samples", "2", "--uncertainty", "{clean}"], "refusing"),
+    (["denoise", "{clean}", "-o", "{tmp}/o.png", "--method", "median", "--compare", "{gray}",
+      "--reference", "{gray}"], "refusing"),
+    (["denoise", "{clean}", "-o", "{tmp}/o.png", "--method", "median", "--compare", "{tmp}/o.png"], "two outputs"),
+    (["add-noise", "{clean}", "-o", "{tmp}/o.png", "--noise", "gaussian:5", "--save-map", "{clean}"], "refusing"),
+    (["estimate-noise", "{clean}", "--map", "{clean}"], "refusing"),
+    (["impute", "{clean}", "-o", "{tmp}/o.png", "--missing", "0.5", "--method", "telea", "--save-mask", "{clean}"],
+     "refusing"),
+    # checked before any work, not after
+    (["denoise", "{clean}", "-o", "{tmp}/o.png", "--method", "median", "--reference", "{gray}"], "reference"),
+    (["denoise", "{clean}", "{gray}", "-o", "{tmp}/two.png", "--method", "median"], "give a folder"),
+    (["denoise", "{clean}", "-o", "{tmp}/o.png", "--method", "median", "--format", "tif"], "disagree"),
+    (["denoise", "{clean}", "-o", "{tmp}/o.jpg", "--method", "median", "--bit-depth", "16"], "8 bits"),
+    (["denoise", "{clean}", "-o", "{tmp}/o.png", "--method", "median", "--device", "foo"], "not a device name"),
+    (["bench", "--methods", "nlm", "--data", "{tmp}", "--options", "{bad json"], "not valid JSON"),
 ])
 def test_bad_input_one_line_nonzero(tmp_path, clean, capsys, argv, needle):
+    """Exit code 2 and one line; no file written; what the command reads is unchanged."""
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\nthis is not really a png")
+    gray = write_image(tmp_path / "gray.png", Image(read_image(clean).data[:, :, :1], None, 8))
     subst = {"{missing}": str(tmp_path / "missing.png"), "{bad}": str(bad), "{clean}": str(clean),
-             "{tmp}": str(tmp_path)}
+             "{gray}": str(gray), "{tmp}": str(tmp_path)}
     args = []
     for a in argv:
         for k, v in subst.items():
             a = a.replace(k, v)
         args.append(a)
-    before = sorted(p.name for p in tmp_path.iterdir())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     code, _, err = run(args, capsys)
-    assert code != 0
-    lines = [line for line in err.strip().splitlines() if line.startswith("diffdenoise: error")]
-    assert lines and needle in lines[0], err
-    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no partial output
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith("diffdenoise: error") and needle in err, err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no partial output, inputs untouched
+
+
+@pytest.mark.parametrize("command", [["denoise", "-o", "{tmp}/den", "--method", "median"],
+                                     ["add-noise", "-o", "{tmp}/noisy", "--noise", "gaussian:5",
+                                      "--save-map", "{tmp}/maps"],
+                                     ["impute", "-o", "{tmp}/filled", "--missing", "0.3", "--method", "telea"],
+                                     ["estimate-noise", "--map", "{tmp}/maps"]])
+def test_a_folder_with_a_bad_file_does_the_rest(tmp_path, clean, capsys, command):
+    """One line per failed file, every good file done, exit code 1."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.png", "c.png"):
+        (folder / name).write_bytes(Path(clean).read_bytes())
+    (folder / "b.png").write_bytes(b"not an image")
+    argv = [command[0], folder] + [a.replace("{tmp}", str(tmp_path)) for a in command[1:]] + ["-q"] * \
+        (command[0] != "estimate-noise")
+    code, out, err = run(argv, capsys)
+    assert code == 1
+    assert [line for line in err.splitlines() if "error" in line] == [
+        f"diffdenoise: error: cannot read image {folder / 'b.png'}: cannot identify image file "
+        f"'{folder / 'b.png'}'"], err
+    written = sorted(p.name for p in tmp_path.rglob("*") if p.is_file() and p.parent != folder
+                     and p.name != "clean.png")
+    if command[0] == "estimate-noise":
+        assert out.count("sigma=") == 2 and written == ["a_map.tif", "c_map.tif"]
+    elif command[0] == "add-noise":
+        assert written == ["a.png", "a_map.tif", "c.png", "c_map.tif"]
+    else:
+        assert written == ["a.png", "c.png"]
+
+
+def test_blind_method_notes_an_ignored_sigma(tmp_path, clean, capsys):
+    code, _, err = run(["denoise", clean, "-o", tmp_path / "o.png", "--method", "dncnn", "--sigma", "25"], capsys)
+    assert code == 0 and "dncnn is blind" in err and "--sigma" in err
 
 
 def test_sigma_out_of_range_is_rejected(clean, tmp_path):

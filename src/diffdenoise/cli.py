@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 from .errors import DiffDenoiseError
 
@@ -81,11 +81,22 @@ def _tile_arg(text: str) -> str | int | None:
 
 
 def _device(name: str) -> str:
+    """--device: auto, cpu, cuda or cuda:N, checked against what this machine has."""
     import torch
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise DiffDenoiseError("--device cuda asked for, but no CUDA GPU is available")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise DiffDenoiseError(f"--device {name!r} is not a device name; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise DiffDenoiseError(f"--device {name} asked for, but no CUDA GPU is available")
+        if dev.index is not None and dev.index >= count:
+            raise DiffDenoiseError(f"--device {name} asked for, {count} CUDA GPU(s) visible")
+    elif dev.type != "cpu":
+        raise DiffDenoiseError(f"--device {name}: {dev.type} devices are not supported; use cpu or cuda")
     return name
 
 
@@ -107,10 +118,19 @@ def _expand_inputs(paths: Sequence[str]) -> list[Path]:
     return files
 
 
-def _output_paths(inputs: list[Path], out: str, fmt: str | None, many: bool) -> list[Path]:
-    """Map inputs to outputs: a file for one input, else files inside the folder ``out``."""
+def _output_paths(inputs: list[Path], out: str, fmt: str | None, many: bool,
+                  bit_depth: int | None = None) -> list[Path]:
+    """Map inputs to outputs: a file for one input, else files inside the folder ``out``.  Refuses what would
+    surprise: an image file name for several inputs, ``--format`` against the name's suffix, 16-bit JPEG, and an
+    output that is an input."""
+    from .imageio import READ_SUFFIXES
     out_p = Path(out)
+    if many and out_p.suffix.lower() in READ_SUFFIXES and not out_p.is_dir():
+        raise DiffDenoiseError(f"-o {out} names an image file, but there are {len(inputs)} inputs or a folder; "
+                               f"give a folder (e.g. -o {out_p.with_suffix('')}/)")
     as_folder = many or out_p.is_dir() or out.endswith(os.sep) or not out_p.suffix
+    if fmt and not as_folder and _same_format(out_p.suffix, fmt) is False:
+        raise DiffDenoiseError(f"-o {out} and --format {fmt} disagree; drop one of them")
     results: list[Path] = []
     for src in inputs:
         if as_folder:
@@ -120,6 +140,11 @@ def _output_paths(inputs: list[Path], out: str, fmt: str | None, many: bool) -> 
         else:
             dst = out_p.with_suffix(f".{fmt}") if fmt else out_p
         results.append(dst)
+    if not as_folder and not results[0].parent.is_dir():
+        raise DiffDenoiseError(f"output folder does not exist: {results[0].parent}")
+    if bit_depth == 16 and any(dst.suffix.lower() in (".jpg", ".jpeg") for dst in results):
+        raise DiffDenoiseError("JPEG holds 8 bits per channel; for --bit-depth 16 write PNG or TIFF (--format)")
+    _check_outputs(results, inputs)
     if as_folder:
         if out_p.exists() and not out_p.is_dir():
             raise DiffDenoiseError(f"output {out_p} exists and is not a folder")
@@ -127,20 +152,81 @@ def _output_paths(inputs: list[Path], out: str, fmt: str | None, many: bool) -> 
             out_p.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise DiffDenoiseError(f"cannot create output folder {out_p}: {e.strerror}") from None
-    input_set = {p.resolve() for p in inputs}
-    for dst in results:
-        if dst.resolve() in input_set:
-            raise DiffDenoiseError(f"output {dst} is an input file; refusing to overwrite it")
-    if len(set(results)) != len(results):
-        raise DiffDenoiseError("two inputs map to the same output name; give a folder per input or rename")
     return results
 
 
-def _progress_iter(items: Sequence, quiet: bool, desc: str) -> Iterable:
-    if quiet or len(items) < 2:
-        return items
-    from tqdm import tqdm
-    return tqdm(items, desc=desc, unit="img", file=sys.stderr)
+def _same_format(suffix: str, fmt: str) -> bool | None:
+    """Whether a file suffix and a --format name agree (None: the suffix names no image format)."""
+    kinds = {".png": "png", ".tif": "tif", ".tiff": "tif", ".jpg": "jpg", ".jpeg": "jpg"}
+    kind = kinds.get(suffix.lower())
+    return None if kind is None else kind == kinds[f".{fmt}"]
+
+
+def _file_key(path: Path) -> tuple:
+    """What identifies a file on disk: (device, inode) when it exists (hard links, symlinks), else its real path."""
+    try:
+        st = path.stat()
+        return ("inode", st.st_dev, st.st_ino)
+    except OSError:
+        return ("path", os.path.realpath(path))
+
+
+def _check_outputs(outputs: Sequence[Path], reads: Sequence[Path | str | None]) -> None:
+    """Refuse an output that is a file the command reads (an input, a reference, a mask, a noise map) or another
+    output: nothing the user gave is ever overwritten, and no result replaces another."""
+    read_keys = {_file_key(Path(p)): Path(p) for p in reads if p}
+    seen: dict[tuple, Path] = {}
+    for dst in outputs:
+        key = _file_key(dst)
+        if key in read_keys:
+            raise DiffDenoiseError(f"output {dst} is the file {read_keys[key]} this command reads; "
+                                   f"refusing to overwrite it")
+        if key in seen:
+            raise DiffDenoiseError(f"two outputs would be the same file ({seen[key]} and {dst}); name them apart")
+        seen[key] = dst
+
+
+def _each(items: Sequence, work: Callable[[int, object], None], *, strict: bool, show: bool, desc: str,
+          after: Callable[[], None] | None = None) -> int:
+    """``work(i, item)`` for every item, under a progress bar when ``show``; returns how many failed.  ``strict``
+    (one input): a DiffDenoiseError is the command's error (one line, exit 2).  Otherwise it is reported on its own
+    line and the other items go on (exit 1 at the end).  ``after``: called after each item, failed or not."""
+    bar = None
+    if show and len(items) > 1:
+        from tqdm import tqdm
+        bar = tqdm(total=len(items), desc=desc, unit="img", file=sys.stderr)
+    failures = 0
+    try:
+        for i, item in enumerate(items):
+            try:
+                work(i, item)
+            except DiffDenoiseError as e:
+                if strict:
+                    raise
+                failures += 1
+                _say(f"diffdenoise: error: {e}", bar)
+            if after is not None:
+                after()
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return failures
+
+
+def _say(line: str, bar: object = None) -> None:
+    """A line on stderr that does not tear a progress bar."""
+    if bar is not None:
+        from tqdm import tqdm
+        tqdm.write(line, file=sys.stderr)
+    else:
+        print(line, file=sys.stderr)
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(f"diffdenoise: note: {text}", file=sys.stderr)
 
 
 # -------------------------------------------------------------------------------------------------------- commands
@@ -177,14 +263,22 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     from .runtime import parse_devices, shard, torchrun_rank
 
     inputs = _expand_inputs(args.inputs)
-    outputs = _output_paths(inputs, args.output, args.format, many=len(inputs) > 1 or any(Path(p).is_dir()
-                                                                                        for p in args.inputs))
-    if (args.compare or args.uncertainty) and len(inputs) > 1:
-        raise DiffDenoiseError("--compare and --uncertainty work with one input image")
+    many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
+    outputs = _output_paths(inputs, args.output, args.format, many=many, bit_depth=args.bit_depth)
+    if (args.compare or args.uncertainty or args.reference) and many:
+        raise DiffDenoiseError("--compare, --reference and --uncertainty work with one input image")
     if args.uncertainty and (args.samples or 1) < 2:
         raise DiffDenoiseError("--uncertainty needs --samples 2 or more (the map is the std over the samples)")
+    side = [Path(f) for f in (args.compare, args.uncertainty) if f]
+    noise_file = args.noise_map if args.noise_map not in (None, "auto") else None
+    _check_outputs(outputs + side, [*inputs, args.reference, noise_file])
+    for f in (args.reference, noise_file):
+        if f and not Path(f).is_file():
+            raise DiffDenoiseError(f"no such file: {f}")
     args.method = args.method or default_method()
-    get_method_spec(args.method)
+    spec = get_method_spec(args.method)
+    if spec.blind and (args.sigma is not None or args.noise_map):
+        _note(args, f"{args.method} is blind (it needs no noise level): --sigma and --noise-map are ignored")
     pairs = list(zip(inputs, outputs))
     launched = torchrun_rank()
     if launched is not None:
@@ -199,6 +293,8 @@ def cmd_denoise(args: argparse.Namespace) -> int:
                                   desc=f"denoise [{args.method}, rank {rank} of {world}]")
         return _report_failures(failures, len(mine))
     devices = parse_devices(args.devices) if args.devices else [_device(args.device)]
+    if args.devices and devices == ["cpu"]:
+        _note(args, f"no CUDA GPU visible: --devices {args.devices} runs on the CPU")
     if len(devices) == 1 or len(pairs) == 1:
         failures = _denoise_files(args, pairs, devices[0], show=len(pairs) > 1, desc=f"denoise [{args.method}]")
     else:
@@ -216,7 +312,9 @@ def _report_failures(failures: int, total: int) -> int:
 def _denoise_files(args: argparse.Namespace, pairs: Sequence[tuple[Path, Path]], device: str, *,
                    show: bool = False, desc: str = "denoise", on_image: Callable[[], None] | None = None) -> int:
     """Denoise ``pairs`` (input, output) on ``device``; returns the number of images that failed.  ``show``: a
-    progress bar (unless --quiet); ``on_image``: called after each image (the sharded run's progress)."""
+    progress bar over the images (unless --quiet); ``on_image``: called after each image (the sharded run's
+    progress).  One image alone (not sharded): its error is the command's, and a bar follows its progress when it
+    takes more than a second."""
     import numpy as np
     import torch
     from .imageio import from_tensor, read_image, to_tensor, write_image
@@ -231,48 +329,89 @@ def _denoise_files(args: argparse.Namespace, pairs: Sequence[tuple[Path, Path]],
     t_start = time.perf_counter()
     method = build_method(args.method, device=device, tile=args.tile, **options)
     compile_net = args.compile and neural
-    if args.compile and not compile_net and not args.quiet:
-        print(f"diffdenoise: note: --compile applies to neural methods; {args.method} runs as is", file=sys.stderr)
-    if getattr(args, "ensemble", 1) != 1 and not neural and not args.quiet:
-        print(f"diffdenoise: note: --ensemble applies to neural methods; {args.method} runs once", file=sys.stderr)
-    failures = 0
-    t_first: float | None = None
-    bar = _progress_iter(list(pairs), args.quiet or not show, desc)
-    for src, dst in bar:
-        try:
-            img = read_image(src)
-            y = to_tensor(img.data).to(device)
-            sigma = args.sigma
-            noise_map = _load_noise_map(args.noise_map, y, src)
-            if noise_map is not None:
-                sigma = noise_map.to(device)
-            if compile_net:
-                from .runtime import compile_method
-                compile_method(method, y.shape[1])
-            generator = torch.Generator(device=device).manual_seed(args.seed) if spec.stochastic else None
-            t0 = time.perf_counter()
+    if args.compile and not compile_net:
+        _note(args, f"--compile applies to neural methods; {args.method} runs as is")
+    if getattr(args, "ensemble", 1) != 1 and not neural:
+        _note(args, f"--ensemble applies to neural methods; {args.method} runs once")
+    alone = len(pairs) == 1 and on_image is None
+    t_first: list[float] = []
+
+    def one(_: int, pair: tuple[Path, Path]) -> None:
+        src, dst = pair
+        img = read_image(src)
+        reference = read_image(args.reference) if args.reference else None
+        if reference is not None and reference.data.shape != img.data.shape:
+            raise DiffDenoiseError(f"reference {args.reference} is {_size(reference.data)}, input {src} is "
+                                   f"{_size(img.data)}")
+        if img.alpha is not None and dst.suffix.lower() in (".jpg", ".jpeg"):
+            _note(args, f"{dst} is a JPEG: the alpha channel of {src} is dropped (write PNG or TIFF to keep it)")
+        y = to_tensor(img.data).to(device)
+        sigma = args.sigma
+        noise_map = _load_noise_map(args.noise_map, y, src)
+        if noise_map is not None:
+            sigma = noise_map.to(device)
+        if compile_net:
+            from .runtime import compile_method
+            compile_method(method, y.shape[1])
+        generator = torch.Generator(device=device).manual_seed(args.seed) if spec.stochastic else None
+        t0 = time.perf_counter()
+        with _fraction_bar(alone and not args.quiet, f"{src.name} [{args.method}]") as progress:
             with torch.inference_mode():
-                x_hat = method(y, sigma, generator=generator)
-            seconds = time.perf_counter() - t0
-            out = img.with_data(np.clip(from_tensor(x_hat.float().cpu()), 0.0, 1.0))
-            write_image(dst, out, bit_depth=args.bit_depth)
-            if not args.quiet and len(pairs) == 1 and on_image is None:
-                print(f"{src} -> {dst}  [{args.method}, {seconds:.2f} s]", file=sys.stderr)
-            if args.compare:
-                _write_compare(Path(args.compare), img, out, args.reference, args.method)
-            if args.uncertainty:
-                _write_uncertainty(Path(args.uncertainty), method)
-        except DiffDenoiseError as e:
-            failures += 1
-            print(f"diffdenoise: error: {e}", file=sys.stderr)
-        if on_image is not None:
-            on_image()
-        if t_first is None:
-            t_first = time.perf_counter()
+                x_hat = method(y, sigma, generator=generator, progress=progress)
+        seconds = time.perf_counter() - t0
+        out = img.with_data(np.clip(from_tensor(x_hat.float().cpu()), 0.0, 1.0))
+        write_image(dst, out, bit_depth=args.bit_depth)
+        if not args.quiet and alone:
+            scores = f", PSNR {_psnr(img, reference):.2f} -> {_psnr(out, reference):.2f} dB" if reference else ""
+            print(f"{src} -> {dst}  [{args.method}, {seconds:.2f} s{scores}]", file=sys.stderr)
+        if args.compare:
+            _write_compare(Path(args.compare), img, out, reference, args.method)
+        if args.uncertainty:
+            _write_uncertainty(Path(args.uncertainty), method)
+        if not t_first:
+            t_first.append(time.perf_counter())
+
+    failures = _each(list(pairs), one, strict=alone, show=show and not args.quiet, desc=desc, after=on_image)
     if show and not args.quiet:
-        _throughput(len(pairs), t_start, t_first, time.perf_counter(),
+        _throughput(len(pairs), t_start, t_first[0] if t_first else None, time.perf_counter(),
                     f"{desc.removeprefix('denoise ').strip('[]')}, {device}")
     return failures
+
+
+def _size(data) -> str:
+    """An image array's size as people write it: width x height (x channels)."""
+    return f"{data.shape[1]}x{data.shape[0]}" + (f"x{data.shape[2]}" if data.ndim == 3 else "")
+
+
+def _psnr(img, reference) -> float:
+    from .imageio import quantize
+    from .metrics import psnr
+    return psnr(quantize(img.data), quantize(reference.data))
+
+
+class _fraction_bar:
+    """A context giving a ``progress(fraction)`` callback that drives a percent bar on stderr, shown only once the
+    work has taken a second (a large photo on the CPU), or None when ``enabled`` is false."""
+
+    def __init__(self, enabled: bool, desc: str):
+        self.enabled, self.desc, self.bar = enabled, desc, None
+
+    def __enter__(self) -> Callable[[float], None] | None:
+        if not self.enabled:
+            return None
+        from tqdm import tqdm
+        self.bar = tqdm(total=100, desc=self.desc, unit="%", delay=1.0, file=sys.stderr,
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
+
+        def progress(fraction: float) -> None:
+            step = round(100 * min(max(float(fraction), 0.0), 1.0)) - self.bar.n
+            if step > 0:
+                self.bar.update(step)             # update, not refresh: it keeps the one-second delay
+        return progress
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _throughput(n: int, t_start: float, t_first: float | None, t_end: float, where: str) -> None:
@@ -371,21 +510,16 @@ def _write_uncertainty(path: Path, method) -> None:
     write_image(path, Image(uncertainty_heatmap(std[:1]), None, 8))
 
 
-def _write_compare(path: Path, noisy, denoised, reference: str | None, method_name: str) -> None:
-    """Side by side: noisy | denoised (| clean reference), with PSNR labels when the reference is known."""
+def _write_compare(path: Path, noisy, denoised, reference, method_name: str) -> None:
+    """Side by side: noisy | denoised (| clean reference, an Image of the same shape), with PSNR labels when the
+    reference is known."""
     import numpy as np
-    from .imageio import Image, quantize, read_image, write_image
-    from .metrics import psnr
+    from .imageio import Image, quantize, write_image
     panels = [("input", noisy.data), (method_name, denoised.data)]
     labels = ["input", method_name]
-    if reference:
-        ref = read_image(reference)
-        if ref.data.shape != noisy.data.shape:
-            raise DiffDenoiseError(f"reference {reference} has shape {ref.data.shape}, input {noisy.data.shape}")
-        r8 = quantize(ref.data)
-        labels = [f"input  {psnr(quantize(noisy.data), r8):.2f} dB",
-                  f"{method_name}  {psnr(quantize(denoised.data), r8):.2f} dB"]
-        panels.append(("clean", ref.data))
+    if reference is not None:
+        labels = [f"input  {_psnr(noisy, reference):.2f} dB", f"{method_name}  {_psnr(denoised, reference):.2f} dB"]
+        panels.append(("clean", reference.data))
         labels.append("clean reference")
     h = noisy.data.shape[0]
     c = noisy.data.shape[2]
@@ -432,7 +566,9 @@ def cmd_impute(args: argparse.Namespace) -> int:
                                "fraction P of the pixels")
     inputs = _expand_inputs(args.inputs)
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
-    outputs = _output_paths(inputs, args.output, args.format, many=many)
+    outputs = _output_paths(inputs, args.output, args.format, many=many, bit_depth=args.bit_depth)
+    masks = _side_paths(inputs, args.save_mask, many, "_mask.png")
+    _check_outputs(outputs + masks, [*inputs, args.mask])
     spec = get_imputer_spec(args.method)
     options = {k: v for k, v in (("steps", args.steps), ("samples", args.samples)) if v is not None}
     if options and spec.family == "classical":
@@ -441,42 +577,52 @@ def cmd_impute(args: argparse.Namespace) -> int:
     mask_file = _read_mask(args.mask, args.missing_is) if args.mask else None
     device = _device(args.device)
     imputer = build_imputer(args.method, device=device, tile=args.tile, **options)
-    if args.save_mask and many:
-        Path(args.save_mask).mkdir(parents=True, exist_ok=True)
-    failures = 0
-    for i, (src, dst) in enumerate(_progress_iter(list(zip(inputs, outputs)), args.quiet, f"impute [{args.method}]")):
-        try:
-            img = read_image(src)
-            y = to_tensor(img.data)
-            h, w = y.shape[-2:]
-            if mask_file is not None:
-                if tuple(mask_file.shape[-2:]) != (h, w):
-                    raise DiffDenoiseError(f"mask {args.mask} is {mask_file.shape[-1]}x{mask_file.shape[-2]}, "
-                                           f"image {src} is {w}x{h}")
-                observed = mask_file
-            else:
-                observed = Missing(args.missing).draw(y, torch.Generator().manual_seed(args.seed + i)).mask
-            generator = torch.Generator(device=device).manual_seed(args.seed + i) if spec.stochastic else None
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                x_hat = imputer(y.to(device), observed.to(device), generator=generator).cpu()
-            seconds = time.perf_counter() - t0
-            write_image(dst, img.with_data(np.clip(from_tensor(x_hat), 0.0, 1.0)), bit_depth=args.bit_depth)
-            if args.save_mask:
-                mask_dst = Path(args.save_mask) / f"{src.stem}_mask.png" if many else Path(args.save_mask)
-                write_image(mask_dst, _mask_image(observed, args.missing_is), bit_depth=8)
-            if not args.quiet and len(inputs) == 1:
-                share = 100.0 * (1.0 - float(observed.mean()))
-                print(f"{src} -> {dst}  [{args.method}, {share:.1f}% missing, {seconds:.2f} s]", file=sys.stderr)
-        except DiffDenoiseError as e:
-            if len(inputs) == 1:
-                raise
-            failures += 1
-            print(f"diffdenoise: error: {e}", file=sys.stderr)
-    if failures:
-        print(f"diffdenoise: {failures} of {len(inputs)} image(s) failed", file=sys.stderr)
-        return 1
-    return 0
+
+    def one(i: int, pair: tuple[Path, Path]) -> None:
+        src, dst = pair
+        img = read_image(src)
+        y = to_tensor(img.data)
+        h, w = y.shape[-2:]
+        if mask_file is not None:
+            if tuple(mask_file.shape[-2:]) != (h, w):
+                raise DiffDenoiseError(f"mask {args.mask} is {mask_file.shape[-1]}x{mask_file.shape[-2]}, "
+                                       f"image {src} is {w}x{h}")
+            observed = mask_file
+        else:
+            observed = Missing(args.missing).draw(y, torch.Generator().manual_seed(args.seed + i)).mask
+        generator = torch.Generator(device=device).manual_seed(args.seed + i) if spec.stochastic else None
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            x_hat = imputer(y.to(device), observed.to(device), generator=generator).cpu()
+        seconds = time.perf_counter() - t0
+        write_image(dst, img.with_data(np.clip(from_tensor(x_hat), 0.0, 1.0)), bit_depth=args.bit_depth)
+        if masks:
+            write_image(masks[i], _mask_image(observed, args.missing_is), bit_depth=8)
+        if not args.quiet and not many:
+            share = 100.0 * (1.0 - float(observed.mean()))
+            print(f"{src} -> {dst}  [{args.method}, {share:.1f}% missing, {seconds:.2f} s]", file=sys.stderr)
+
+    failures = _each(list(zip(inputs, outputs)), one, strict=not many, show=not args.quiet,
+                     desc=f"impute [{args.method}]")
+    return _report_failures(failures, len(inputs))
+
+
+def _side_paths(inputs: list[Path], option: str | None, many: bool, suffix: str) -> list[Path]:
+    """Where a side output goes (a mask, a noise map): the file ``option`` for one input, else
+    ``option/<name><suffix>`` per input, in a folder made here.  Empty when the option is not given."""
+    if not option:
+        return []
+    if not many:
+        return [Path(option)]
+    folder = Path(option)
+    from .imageio import READ_SUFFIXES
+    if folder.suffix.lower() in READ_SUFFIXES and not folder.is_dir():
+        raise DiffDenoiseError(f"{option} names an image file, but there are several inputs; give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DiffDenoiseError(f"cannot create folder {folder}: {e.strerror}") from None
+    return [folder / f"{src.stem}{suffix}" for src in inputs]
 
 
 def cmd_add_noise(args: argparse.Namespace) -> int:
@@ -487,25 +633,28 @@ def cmd_add_noise(args: argparse.Namespace) -> int:
 
     model = parse_noise(args.noise)
     inputs = _expand_inputs(args.inputs)
-    outputs = _output_paths(inputs, args.output, args.format, many=len(inputs) > 1)
-    for i, (src, dst) in enumerate(_progress_iter(list(zip(inputs, outputs)), args.quiet, "add-noise")):
+    many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
+    outputs = _output_paths(inputs, args.output, args.format, many=many, bit_depth=args.bit_depth)
+    maps = _side_paths(inputs, args.save_map, many, "_map.tif")
+    mask_maps = [m.with_name(m.stem + "_mask.png") for m in maps] if model.name == "missing" else []
+    _check_outputs(outputs + maps + mask_maps, inputs)
+
+    def one(i: int, pair: tuple[Path, Path]) -> None:
+        src, dst = pair
         img = read_image(src)
-        x = to_tensor(img.data)
-        drawn = model.draw(x, torch.Generator().manual_seed(args.seed + i))
-        y = from_tensor(drawn.y)
-        write_image(dst, img.with_data(np.clip(y, 0.0, 1.0)), bit_depth=args.bit_depth)
-        if args.save_map:
-            map_path = Path(args.save_map) if len(inputs) == 1 else Path(args.save_map) / f"{src.stem}_map.tif"
-            if len(inputs) > 1:
-                map_path.parent.mkdir(parents=True, exist_ok=True)
+        drawn = model.draw(to_tensor(img.data), torch.Generator().manual_seed(args.seed + i))
+        write_image(dst, img.with_data(np.clip(from_tensor(drawn.y), 0.0, 1.0)), bit_depth=args.bit_depth)
+        if maps:
             s = from_tensor(drawn.sigma_map)
-            write_image(map_path, Image(np.clip(s, 0.0, 1.0).astype(np.float32), None, 16), bit_depth=16)
+            write_image(maps[i], Image(np.clip(s, 0.0, 1.0).astype(np.float32), None, 16), bit_depth=16)
             if drawn.mask is not None:
                 m = from_tensor(drawn.mask.float())[:, :, :1]
-                write_image(map_path.with_name(map_path.stem + "_mask.png"), Image(m, None, 8), bit_depth=8)
+                write_image(maps[i].with_name(maps[i].stem + "_mask.png"), Image(m, None, 8), bit_depth=8)
+
+    failures = _each(list(zip(inputs, outputs)), one, strict=not many, show=not args.quiet, desc="add-noise")
     if not args.quiet:
-        print(f"added {args.noise} noise to {len(inputs)} image(s)", file=sys.stderr)
-    return 0
+        print(f"added {args.noise} noise to {len(inputs) - failures} image(s)", file=sys.stderr)
+    return _report_failures(failures, len(inputs))
 
 
 def cmd_estimate_noise(args: argparse.Namespace) -> int:
@@ -514,30 +663,44 @@ def cmd_estimate_noise(args: argparse.Namespace) -> int:
     from .imageio import Image, from_tensor, read_image, to_tensor, write_image
 
     inputs = _expand_inputs(args.inputs)
-    results = []
-    for src in inputs:
-        img = read_image(src)
-        y = to_tensor(img.data)
-        sigma = estimate_sigma(y, method=args.method)
+    many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
+    maps = _side_paths(inputs, args.map, many, "_map.tif")
+    _check_outputs(maps, inputs)
+    results: list[dict] = []
+
+    def one(i: int, src: Path) -> None:
+        y = to_tensor(read_image(src).data)
+        try:
+            sigma = estimate_sigma(y, method=args.method)
+        except DiffDenoiseError as e:
+            raise DiffDenoiseError(f"{src}: {e}") from None
         results.append({"image": str(src), "sigma": round(255.0 * float(sigma), 3)})
-        if args.map:
+        if maps:
             s = from_tensor(estimate_noise_map(y))
-            dst = Path(args.map) if len(inputs) == 1 else Path(args.map) / f"{src.stem}_map.tif"
-            if len(inputs) > 1:
-                dst.parent.mkdir(parents=True, exist_ok=True)
-            write_image(dst, Image(np.clip(s, 0, 1).astype(np.float32), None, 16), bit_depth=16)
+            write_image(maps[i], Image(np.clip(s, 0, 1).astype(np.float32), None, 16), bit_depth=16)
+
+    failures = _each(inputs, one, strict=not many, show=False, desc="estimate-noise")
     if args.json:
         print(json.dumps(results, indent=1))
     else:
         for r in results:
             print(f"{r['image']}\tsigma={r['sigma']:.2f}")
-    return 0
+    return _report_failures(failures, len(inputs))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_table, run_bench, write_csv, write_json
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    options = json.loads(args.options) if args.options else None
+    options = None
+    if args.options:
+        try:
+            options = json.loads(args.options)
+        except json.JSONDecodeError as e:
+            raise DiffDenoiseError(f"--options is not valid JSON ({e.msg} at character {e.pos}): {args.options}") \
+                from None
+        if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+            raise DiffDenoiseError('--options takes a JSON object of per-method objects, e.g. '
+                                   '\'{"cddpm": {"steps": 4}}\'')
     result = run_bench(methods, args.data, noise=args.noise, limit=args.limit, device=_device(args.device),
                        method_options=options, sigma_mode=args.sigma_mode, split=args.split,
                        progress=not args.quiet)
@@ -610,7 +773,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch.compile the network (neural methods): slow first image, faster after; falls back "
                         "to uncompiled with a warning if compiling fails")
     d.add_argument("--format", choices=["png", "tif", "tiff", "jpg"], default=None,
-                   help="output format (default: same as input; PNG for JPEG inputs)")
+                   help="output format (default: the suffix of -o; into a folder the input's, PNG for "
+                        "JPEG, BMP and WebP inputs)")
     d.add_argument("--bit-depth", type=int, choices=[8, 16], default=None,
                    help="output bit depth (default: same as input)")
     d.add_argument("--compare", default=None, metavar="PNG", help="also write a side-by-side comparison image")
@@ -659,7 +823,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="tile size for cddpm: auto (from free memory), N pixels, or 0 for no tiling")
     im.add_argument("--device", default="auto", help="cpu, cuda or auto")
     im.add_argument("--format", choices=["png", "tif", "tiff", "jpg"], default=None,
-                    help="output format (default: same as input; PNG for JPEG inputs)")
+                    help="output format (default: the suffix of -o; into a folder the input's, PNG for "
+                         "JPEG, BMP and WebP inputs)")
     im.add_argument("--bit-depth", type=int, choices=[8, 16], default=None,
                     help="output bit depth (default: same as input)")
     im.add_argument("-q", "--quiet", action="store_true", help="no progress output")

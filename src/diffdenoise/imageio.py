@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import struct
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -135,7 +136,12 @@ def _read_tiff(path: Path) -> np.ndarray:
 def _read_pillow(path: Path) -> np.ndarray:
     from PIL import Image as PILImage
     PILImage.MAX_IMAGE_PIXELS = MAX_PIXELS
-    with PILImage.open(path) as im:
+    with warnings.catch_warnings():           # between 1 and 2 x MAX_PIXELS Pillow warns; the size check below
+        warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)  # refuses such images in one line
+        im = PILImage.open(path)
+    with im:
+        if im.size[0] * im.size[1] > MAX_PIXELS:           # before decoding it into memory
+            raise DiffDenoiseError(f"image too large ({im.size[0]}x{im.size[1]}): {path}")
         im.load()
         orientation = im.getexif().get(0x0112, 1)
         mode = im.mode

@@ -47,6 +47,7 @@ class MethodSpec:
     options: tuple[str, ...] = ()                 # extra keyword options the builder accepts (steps, samples, ...);
                                                   # every cnn/diffusion builder also takes NEURAL_OPTIONS
     stochastic: bool = False                      # draws random numbers when denoising
+    blind: bool = False                           # takes no noise level: sigma and noise maps are ignored
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
@@ -66,15 +67,20 @@ METHODS: dict[str, MethodSpec] = {
     "bm3d": MethodSpec("bm3d", "BM3D / CBM3D (optional `bm3d` package, non-commercial licence)", "classical",
                        "diffdenoise.classical.methods:bm3d_method"),
     "dncnn": MethodSpec("dncnn", "DnCNN (17 conv, BN, residual), blind Gaussian sigma 0-55", "cnn",
-                        "diffdenoise.learned:dncnn_method", weights=("dncnn-color", "dncnn-gray")),
+                        "diffdenoise.learned:dncnn_method", weights=("dncnn-color", "dncnn-gray"),
+                        blind=True),
     "rednet": MethodSpec("rednet", "REDNet (5 conv + 5 deconv, symmetric skips), blind Gaussian", "cnn",
-                         "diffdenoise.learned:rednet_method", weights=("rednet-color", "rednet-gray")),
+                         "diffdenoise.learned:rednet_method", weights=("rednet-color", "rednet-gray"),
+                        blind=True),
     "mwcnn": MethodSpec("mwcnn", "MWCNN (Haar DWT/IWT UNet, 4 levels), blind Gaussian", "cnn",
-                        "diffdenoise.learned:mwcnn_method", weights=("mwcnn-color", "mwcnn-gray")),
+                        "diffdenoise.learned:mwcnn_method", weights=("mwcnn-color", "mwcnn-gray"),
+                        blind=True),
     "pridnet": MethodSpec("pridnet", "PRIDNet (channel attention, pyramid pooling, kernel selection)", "cnn",
-                          "diffdenoise.learned:pridnet_method", weights=("pridnet-color", "pridnet-gray")),
+                          "diffdenoise.learned:pridnet_method", weights=("pridnet-color", "pridnet-gray"),
+                        blind=True),
     "pridnet-real": MethodSpec("pridnet-real", "PRIDNet trained on real camera noise (camera model + PolyU pairs)",
-                               "cnn", "diffdenoise.learned:pridnet_real_method", weights=("pridnet-real",)),
+                               "cnn", "diffdenoise.learned:pridnet_real_method", weights=("pridnet-real",),
+                               blind=True),
     "ddpm-match": MethodSpec("ddpm-match", "unconditional DDPM entered at the step matching sigma (seed 001 §3.1)",
                              "diffusion", "diffdenoise.diffusion.ddpm_match:build",
                              weights=("ddpm-natural",), options=("steps", "sampler", "samples", "offset", "repeat_last"),
@@ -93,7 +99,7 @@ METHODS: dict[str, MethodSpec] = {
                            "diffusion", "diffdenoise.diffusion.realdiff:build",
                            weights=("realdiff-color", "realdiff-gray"),
                            options=("steps", "sampler", "samples", "jitter"),
-                           stochastic=True,
+                           stochastic=True, blind=True,
                            # one forward is within 0.1 dB of the best step count on PolyU test (38.11 vs 38.14 dB
                            # at 5 improved steps, benchmarks/results/gpu/round2a_eval.json) at a fifth of the cost
                            defaults={"steps": 1}),

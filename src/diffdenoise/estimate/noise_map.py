@@ -90,7 +90,7 @@ def fit_poisson_gaussian(y: np.ndarray | torch.Tensor) -> tuple[float, float]:
     """
     img = as_hwc(y)
     if img.shape[0] < _LEVEL_WINDOW or img.shape[1] < _LEVEL_WINDOW:
-        raise DiffDenoiseError(f"image {img.shape[0]}x{img.shape[1]} is too small to fit a noise law")
+        raise DiffDenoiseError(f"image {img.shape[1]}x{img.shape[0]} is too small to fit a noise law")
     level, r = _flat_measurements(img)
     if level.size < 2 * _MIN_PER_BIN:
         raise DiffDenoiseError("too few flat, unclipped pixels to fit a Poisson-Gaussian noise law")

@@ -90,7 +90,8 @@ def sigma_pca(y: np.ndarray, patch: int | None = None) -> float:
     h, w, c = y.shape
     patch = patch or _PCA_PATCH.get(c, 5)
     if h < patch or w < patch:
-        raise DiffDenoiseError(f"image {h}x{w} is smaller than the {patch}x{patch} patch of the PCA estimator")
+        raise DiffDenoiseError(f"image {w}x{h} is smaller than the {patch}x{patch} patch of the PCA noise estimator; "
+                               f"give the noise level (--sigma)")
     stride = 2 if ((h - patch) // 2 + 1) * ((w - patch) // 2 + 1) >= _PCA_MIN_SAMPLES else 1
     windows = np.lib.stride_tricks.sliding_window_view(y, (patch, patch), axis=(0, 1))[::stride, ::stride]
     patches = torch.from_numpy(np.ascontiguousarray(windows).reshape(-1, c * patch * patch))
@@ -115,7 +116,7 @@ def sigma_immerkaer(y: np.ndarray) -> float:
     """Immerkær's Laplacian-difference estimate, per channel, combined by RMS."""
     h, w, _ = y.shape
     if h < 3 or w < 3:
-        raise DiffDenoiseError(f"image {h}x{w} is too small for the 3x3 Immerkær mask")
+        raise DiffDenoiseError(f"image {w}x{h} is too small for the 3x3 Immerkær mask; give the noise level (--sigma)")
     sigmas = [np.sqrt(np.pi / 2.0) * np.abs(laplacian_difference(y[:, :, ch])).sum() / (6.0 * (w - 2) * (h - 2))
               for ch in range(y.shape[2])]
     return _combine_channels(sigmas)
