@@ -188,3 +188,21 @@ def test_16bit_gradient_through_a_network_has_no_banding(tmp_path, capsys):
     assert out.bit_depth == 16
     assert len(np.unique(out.data[:, :, 0])) > 2000          # an 8-bit round trip would leave at most 256
     assert np.abs(out.data - img).mean() < 0.005              # a clean smooth image stays itself
+
+
+def test_without_o_results_go_beside_the_inputs(tmp_path, clean, capsys):
+    """`diffdenoise denoise photo.jpg` with no options: photo_denoised.png beside it (JPEG written as PNG); a
+    folder F into F_denoised/; add-noise and impute name theirs _noisy and _filled."""
+    photo = tmp_path / "photo.jpg"
+    write_image(photo, read_image(clean))
+    assert run(["denoise", photo, "--method", "median", "-q"], capsys)[0] == 0
+    assert read_image(tmp_path / "photo_denoised.png").data.shape == read_image(photo).data.shape
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    write_image(folder / "a.tif", read_image(clean))
+    assert run(["denoise", folder, "--method", "median", "-q"], capsys)[0] == 0
+    assert sorted(p.name for p in (tmp_path / "shots_denoised").iterdir()) == ["a.tif"]
+    assert sorted(p.name for p in folder.iterdir()) == ["a.tif"]
+    assert run(["add-noise", clean, "--noise", "gaussian:5", "-q"], capsys)[0] == 0
+    assert run(["impute", clean, "--missing", "0.2", "--method", "telea", "-q"], capsys)[0] == 0
+    assert (tmp_path / "clean_noisy.png").is_file() and (tmp_path / "clean_filled.png").is_file()

@@ -23,7 +23,8 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "default" in text or action.default is None or action.default is False or action.default == argparse.SUPPRESS or not action.option_strings:
+        if ("default" in text or action.default is None or action.default is False
+                or action.default == argparse.SUPPRESS or not action.option_strings):
             return text
         return f"{text} (default: %(default)s)"
 
@@ -118,41 +119,57 @@ def _expand_inputs(paths: Sequence[str]) -> list[Path]:
     return files
 
 
-def _output_paths(inputs: list[Path], out: str, fmt: str | None, many: bool,
-                  bit_depth: int | None = None) -> list[Path]:
-    """Map inputs to outputs: a file for one input, else files inside the folder ``out``.  Refuses what would
-    surprise: an image file name for several inputs, ``--format`` against the name's suffix, 16-bit JPEG, and an
-    output that is an input."""
+def _output_paths(paths: Sequence[str], inputs: list[Path], out: str | None, fmt: str | None, *,
+                  bit_depth: int | None = None, tag: str = "denoised") -> list[Path]:
+    """Map inputs (``paths`` as given, expanded to ``inputs``) to outputs: a file for one input file, else files
+    inside the folder ``out``.  Without ``out``, each result goes beside its input as ``<name>_<tag>`` (files of a
+    folder ``F`` into ``F_<tag>/``).  Refuses what would surprise: an image file name for several inputs,
+    ``--format`` against the name's suffix, 16-bit JPEG, and an output that is an input."""
     from .imageio import READ_SUFFIXES
-    out_p = Path(out)
-    if many and out_p.suffix.lower() in READ_SUFFIXES and not out_p.is_dir():
-        raise DiffDenoiseError(f"-o {out} names an image file, but there are {len(inputs)} inputs or a folder; "
-                               f"give a folder (e.g. -o {out_p.with_suffix('')}/)")
-    as_folder = many or out_p.is_dir() or out.endswith(os.sep) or not out_p.suffix
-    if fmt and not as_folder and _same_format(out_p.suffix, fmt) is False:
-        raise DiffDenoiseError(f"-o {out} and --format {fmt} disagree; drop one of them")
-    results: list[Path] = []
-    for src in inputs:
+    many = len(inputs) > 1 or any(Path(p).is_dir() for p in paths)
+    folders: list[Path] = []
+    if out is None:
+        results = []
+        for given in map(Path, paths):
+            if given.is_dir():
+                folder = given.resolve().parent / f"{given.resolve().name}_{tag}"
+                folders.append(folder)
+                results += [folder / f"{src.stem}{_out_suffix(src, fmt)}" for src in inputs if src.parent == given]
+            else:
+                results.append(given.with_name(f"{given.stem}_{tag}{_out_suffix(given, fmt)}"))
+    else:
+        out_p = Path(out)
+        if many and out_p.suffix.lower() in READ_SUFFIXES and not out_p.is_dir():
+            raise DiffDenoiseError(f"-o {out} names an image file, but there are {len(inputs)} inputs or a folder; "
+                                   f"give a folder (e.g. -o {out_p.with_suffix('')}/)")
+        as_folder = many or out_p.is_dir() or out.endswith(os.sep) or not out_p.suffix
+        if fmt and not as_folder and _same_format(out_p.suffix, fmt) is False:
+            raise DiffDenoiseError(f"-o {out} and --format {fmt} disagree; drop one of them")
         if as_folder:
-            suffix = f".{fmt}" if fmt else (".png" if src.suffix.lower() in (".jpg", ".jpeg", ".bmp", ".webp")
-                                           else src.suffix.lower())
-            dst = out_p / f"{src.stem}{suffix}"
+            folders.append(out_p)
+            results = [out_p / f"{src.stem}{_out_suffix(src, fmt)}" for src in inputs]
         else:
-            dst = out_p.with_suffix(f".{fmt}") if fmt else out_p
-        results.append(dst)
-    if not as_folder and not results[0].parent.is_dir():
-        raise DiffDenoiseError(f"output folder does not exist: {results[0].parent}")
+            results = [out_p.with_suffix(f".{fmt}") if fmt else out_p]
+            if not results[0].parent.is_dir():
+                raise DiffDenoiseError(f"output folder does not exist: {results[0].parent}")
     if bit_depth == 16 and any(dst.suffix.lower() in (".jpg", ".jpeg") for dst in results):
         raise DiffDenoiseError("JPEG holds 8 bits per channel; for --bit-depth 16 write PNG or TIFF (--format)")
     _check_outputs(results, inputs)
-    if as_folder:
-        if out_p.exists() and not out_p.is_dir():
-            raise DiffDenoiseError(f"output {out_p} exists and is not a folder")
+    for folder in folders:
+        if folder.exists() and not folder.is_dir():
+            raise DiffDenoiseError(f"output {folder} exists and is not a folder")
         try:
-            out_p.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise DiffDenoiseError(f"cannot create output folder {out_p}: {e.strerror}") from None
+            raise DiffDenoiseError(f"cannot create output folder {folder}: {e.strerror}") from None
     return results
+
+
+def _out_suffix(src: Path, fmt: str | None) -> str:
+    """An output's suffix: ``--format``, else the input's, with JPEG, BMP and WebP written as lossless PNG."""
+    if fmt:
+        return f".{fmt}"
+    return ".png" if src.suffix.lower() in (".jpg", ".jpeg", ".bmp", ".webp") else src.suffix.lower()
 
 
 def _same_format(suffix: str, fmt: str) -> bool | None:
@@ -264,7 +281,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
 
     inputs = _expand_inputs(args.inputs)
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
-    outputs = _output_paths(inputs, args.output, args.format, many=many, bit_depth=args.bit_depth)
+    outputs = _output_paths(args.inputs, inputs, args.output, args.format, bit_depth=args.bit_depth)
     if (args.compare or args.uncertainty or args.reference) and many:
         raise DiffDenoiseError("--compare, --reference and --uncertainty work with one input image")
     if args.uncertainty and (args.samples or 1) < 2:
@@ -566,7 +583,7 @@ def cmd_impute(args: argparse.Namespace) -> int:
                                "fraction P of the pixels")
     inputs = _expand_inputs(args.inputs)
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
-    outputs = _output_paths(inputs, args.output, args.format, many=many, bit_depth=args.bit_depth)
+    outputs = _output_paths(args.inputs, inputs, args.output, args.format, bit_depth=args.bit_depth, tag="filled")
     masks = _side_paths(inputs, args.save_mask, many, "_mask.png")
     _check_outputs(outputs + masks, [*inputs, args.mask])
     spec = get_imputer_spec(args.method)
@@ -634,7 +651,7 @@ def cmd_add_noise(args: argparse.Namespace) -> int:
     model = parse_noise(args.noise)
     inputs = _expand_inputs(args.inputs)
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
-    outputs = _output_paths(inputs, args.output, args.format, many=many, bit_depth=args.bit_depth)
+    outputs = _output_paths(args.inputs, inputs, args.output, args.format, bit_depth=args.bit_depth, tag="noisy")
     maps = _side_paths(inputs, args.save_map, many, "_map.tif")
     mask_maps = [m.with_name(m.stem + "_mask.png") for m in maps] if model.name == "missing" else []
     _check_outputs(outputs + maps + mask_maps, inputs)
@@ -727,7 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="diffdenoise", formatter_class=_Formatter,
         description="Remove noise from photographs and scientific images with diffusion models, "
                     "and compare with classical and CNN denoisers.",
-        epilog=_examples("diffdenoise denoise photo.jpg -o photo_clean.png",
+        epilog=_examples("diffdenoise denoise photo.jpg                  # -> photo_denoised.png",
                          "diffdenoise denoise shots/ -o cleaned/ --method bm3d --sigma auto",
                          "diffdenoise add-noise clean.png -o noisy.png --noise gaussian:25 --seed 0",
                          "diffdenoise impute photo.png -o filled.png --missing 0.5 --method telea",
@@ -737,7 +754,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     d = sub.add_parser("denoise", help="denoise images or folders", formatter_class=_Formatter,
-                       epilog=_examples("diffdenoise denoise noisy.png -o clean.png",
+                       epilog=_examples("diffdenoise denoise photo.jpg          # writes photo_denoised.png beside it",
+                                        "diffdenoise denoise noisy.png -o clean.png",
                                         "diffdenoise denoise noisy.png -o clean.png --method nlm --sigma 25",
                                         "diffdenoise denoise raw_tiffs/ -o out/ --format tif",
                                         "diffdenoise denoise n.png -o c.png --compare cmp.png --reference gt.png",
@@ -745,8 +763,9 @@ def build_parser() -> argparse.ArgumentParser:
                                         "diffdenoise denoise shots/ -o cleaned/ --devices all --compile",
                                         "torchrun --nproc-per-node 2 -m diffdenoise denoise shots/ -o cleaned/"))
     d.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders (PNG, TIFF, JPEG; 8/16-bit)")
-    d.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output file (one input) or folder (several inputs or a folder)")
+    d.add_argument("-o", "--output", default=None, metavar="OUT",
+                   help="output file (one input) or folder (several inputs or a folder); default: beside each "
+                        "input as NAME_denoised (PNG for JPEG inputs; a folder F into F_denoised/)")
     d.add_argument("--method", default=None,
                    help="denoiser name (see `diffdenoise methods`); default: the best method with weights present")
     d.add_argument("--sigma", type=_sigma_arg, default=None, metavar="S|auto",
@@ -800,8 +819,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "diffdenoise impute holes.png -o filled.png --mask s_mask.png --method biharmonic",
                          "diffdenoise impute photos/ -o filled/ --missing 0.8 --method ns   # image i: seed+i"))
     im.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders (PNG, TIFF, JPEG; 8/16-bit)")
-    im.add_argument("-o", "--output", required=True, metavar="OUT",
-                    help="output file (one input) or folder (several inputs or a folder)")
+    im.add_argument("-o", "--output", default=None, metavar="OUT",
+                    help="output file (one input) or folder (several inputs or a folder); default: beside each "
+                         "input as NAME_filled (PNG for JPEG inputs; a folder F into F_filled/)")
     holes = im.add_mutually_exclusive_group()
     holes.add_argument("--mask", default=None, metavar="MASK",
                        help="mask image, same size as every input; black = missing (see --missing-is)")
@@ -837,7 +857,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "noise models: gaussian, poisson_gaussian, spatial, camera, impulse, "
                                         "speckle, missing"))
     a.add_argument("inputs", nargs="+", metavar="IN")
-    a.add_argument("-o", "--output", required=True, metavar="OUT")
+    a.add_argument("-o", "--output", default=None, metavar="OUT",
+                   help="output file (one input) or folder; default: beside each input as NAME_noisy")
     a.add_argument("--noise", required=True, help="noise spec, e.g. gaussian:25 (stds in 8-bit units)")
     a.add_argument("--seed", type=int, default=0, help="seed of the first image (image i uses seed+i)")
     a.add_argument("--save-map", default=None, metavar="FILE",
