@@ -4,7 +4,10 @@
         --lineage cddpm-gaussian="round1: <command>" ...
 
 ``eval.json`` is what benchmarks/gpu_train.py writes (bench summaries keyed by method|data|noise|options); each
-summary goes into the card of the stem that produced it, under metrics[dataset][noise][options].
+summary goes into the card of the stem that produced it, under metrics[dataset][noise][options].  A ``--bench``
+file's rows go into the ``--stem`` cards the same way, with the bench file as their source and, on synthetic noise,
+the sigma mode in the options key when it is not the true sigma.  An entry of the same options is replaced, also one
+measured on another device: give such a run options of its own.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ def main() -> int:
     ap.add_argument("--eval", action="append", default=[], help="eval.json from gpu_train.py")
     ap.add_argument("--lineage", action="append", default=[], metavar="STEM=TEXT",
                     help="an earlier training stage of STEM (weights continued from it with init_from)")
-    ap.add_argument("--source", default="", help="where the eval ran, e.g. the plan file")
+    ap.add_argument("--source", default="", help="where the --eval runs ran, e.g. the plan file")
     ap.add_argument("--bench", action="append", default=[], help="JSON written by `diffdenoise bench --json`")
     ap.add_argument("--stem", action="append", default=[], metavar="METHOD=STEM",
                     help="with --bench: the weights a method used in that run (e.g. dncnn=dncnn-gray)")
@@ -53,8 +56,12 @@ def main() -> int:
             card = json.loads(card_path.read_text())
             entry = {k: row[k] for k in ("psnr", "ssim", "seconds_per_image", "images")}
             entry.update({"method": row["method"], "device": device, "date": result["config"].get("date", ""),
-                          "source": args.source or path})
-            opts = json.dumps(result["config"].get("method_options", {}).get(row["method"], {}), sort_keys=True)
+                          "source": path})           # the bench file itself; --source describes the --eval runs
+            # true-sigma and estimated-sigma runs of one setting on synthetic noise must not overwrite each other
+            mode = result["config"].get("sigma_mode", "true")
+            options = result["config"].get("method_options", {}).get(row["method"], {})
+            opts = json.dumps({**options, **({} if mode == "true" or row["noise"] == "real" else {"sigma": mode})},
+                              sort_keys=True)
             card.setdefault("metrics", {}).setdefault(row["dataset"], {}).setdefault(row["noise"], {})[opts] = entry
             card_path.write_text(json.dumps(card, indent=1) + "\n")
             print(f"{stem}: {row['dataset']} {row['noise']} {opts} PSNR {row['psnr']:.2f}")
