@@ -20,8 +20,9 @@ date, so their records are placed at the time the file was written (its last git
 unchanged, else its modification time) when that falls on the record's date, else at the start of that date.
 Records of SVNR given the exact map of Poisson-Gaussian noise are left out (``leaks_clean_image``: that map gives
 the clean image away), and records made before a method's default changed are shown with the old default
-(``DEFAULT_CHANGES``). Records made with weights that were replaced since (``WEIGHT_CHANGES``) are shown like
-subsets, marked "earlier weights", and not ranked.
+(``DEFAULT_CHANGES``). Records made with weights that were replaced since are shown like subsets, marked "earlier
+weights", and not ranked: bench files name the weights they loaded (their training steps, compared with the shipped
+cards'); older records go by time (``WEIGHT_CHANGES``).
 A record is a subset when its file states a ``limit`` or a ``crop``, or when it holds fewer images than another
 record of the same column or than the whole set (``SET_SIZES``; the GPU driver's ``--eval-limit`` is not written
 into its records).  Subset records are
@@ -63,12 +64,20 @@ IMPLIED_DEFAULTS = {"cddpm": {"steps": 1}, "cddpm-prob": {"steps": 1}}
 DEFAULT_CHANGES = {"ddpm-match": ("2026-11-22T07:47:00+00:00", "steps", "all"),
                    "svnr": ("2026-11-22T07:47:00+00:00", "steps", 25)}
 # Weights that were replaced: records a method made with its own weights before then, on the listed datasets (None:
-# all), measured the earlier weights; they are shown as such and not ranked. Round 7 shipped the small colour
-# realdiff model; round 8 shipped cddpm-gaussian (which cddpm and cddpm-prob load) and the gray realdiff model;
-# round 10 the wider gray realdiff model seeded from the DDPM.
+# all), measured the earlier weights; they are shown as such and not ranked (the times are those of the commits
+# that shipped the new weights).  Round 6 (commit 97e0784) shipped ddpm-natural (which ddpm-match loads), both
+# DnCNNs, pridnet-color and a wider mwcnn-color; round 7 the small colour realdiff model and both SVNR models;
+# round 8 cddpm-gaussian (which cddpm and cddpm-prob load) and the gray realdiff model; round 10 the wider gray
+# realdiff model seeded from the DDPM.
 COLOUR_SETS = {"polyu:test", "sidd_sample", "cbsd68", "kodak24"}
 GRAY_SETS = {"fmdd", "set12", "bsd68"}
-WEIGHT_CHANGES = {"cddpm": [("2026-12-02T04:56:00+00:00", None)],
+ROUND6 = "2026-11-22T07:56:41+00:00"
+WEIGHT_CHANGES = {"ddpm-match": [(ROUND6, None)],
+                  "dncnn": [(ROUND6, None)],
+                  "pridnet": [(ROUND6, COLOUR_SETS)],
+                  "mwcnn": [(ROUND6, COLOUR_SETS)],
+                  "svnr": [("2026-12-02T03:09:55+00:00", None)],
+                  "cddpm": [("2026-12-02T04:56:00+00:00", None)],
                   "cddpm-prob": [("2026-12-02T04:56:00+00:00", None)],
                   "realdiff": [("2026-12-02T02:50:00+00:00", COLOUR_SETS), ("2026-12-02T04:56:00+00:00", GRAY_SETS),
                                ("2026-12-02T08:55:00+00:00", GRAY_SETS)]}
@@ -96,6 +105,8 @@ class Result:
     stamp: str                              # the date (and time) as the file states it
     source: Path
     order: int                              # position in its file
+    weights: tuple[tuple[str, Any], ...] = ()   # (stem, training steps) of the weights the method could load, as
+                                                # bench files since 2026-11-22 05:04 state them; () when not stated
 
     @property
     def row(self) -> tuple[str, tuple[tuple[str, Any], ...], str | None, bool]:
@@ -224,7 +235,9 @@ def _bench_results(data: dict[str, Any], path: Path) -> list[Result]:
             device=str(config.get("device", "cpu")).split(":")[0],
             device_name=str(config.get("device_name") or config.get("device") or "?")
             + (f", {config['cpu_count']} cores" if config.get("cpu_count") and config.get("device") == "cpu" else ""),
-            when=when, stamp=stamp[:16].replace("T", " ") or when.strftime("%Y-%m-%d %H:%M"), source=path, order=i))
+            when=when, stamp=stamp[:16].replace("T", " ") or when.strftime("%Y-%m-%d %H:%M"), source=path, order=i,
+            weights=tuple(sorted((stem, info.get("steps")) for stem, info in
+                                 (config.get("weights") or {}).get(method, {}).items()))))
     return out
 
 
@@ -281,9 +294,27 @@ def load_results(root: Path = RESULTS) -> list[Result]:
 
 
 def earlier_weights(r: Result) -> bool:
-    """True when ``r`` ran the method's own weights before they were replaced (``WEIGHT_CHANGES``)."""
-    return r.stem is None and any(r.when < _parse_time(when) and (sets is None or r.dataset in sets)
-                                  for when, sets in WEIGHT_CHANGES.get(r.method, ()))
+    """True when ``r`` ran the method's own weights before they were replaced.  A record that states its weights
+    is judged by them: the training steps of the stem its images load (gray sets the gray model) against the
+    shipped card's.  Older records by their time (``WEIGHT_CHANGES``)."""
+    if r.stem is not None:
+        return False
+    if r.weights:
+        stems = dict(r.weights)
+        kind = "-gray" if r.dataset in GRAY_SETS else "-color"
+        stem = next((s for s in stems if s.endswith(kind)), None) or (next(iter(stems)) if len(stems) == 1 else None)
+        if stem is not None:
+            return stems[stem] != shipped_steps(stem)
+    return any(r.when < _parse_time(when) and (sets is None or r.dataset in sets)
+               for when, sets in WEIGHT_CHANGES.get(r.method, ()))
+
+
+def shipped_steps(stem: str) -> Any:
+    """The training steps on the card of the shipped weights ``stem`` (None when it is not shipped)."""
+    try:
+        return json.loads((REPO / "weights" / f"{stem}.json").read_text(encoding="utf-8")).get("steps")
+    except (OSError, ValueError):
+        return None
 
 
 def _preference(r: Result) -> tuple[Any, ...]:

@@ -23,11 +23,13 @@ def rank():
         sys.modules.pop(spec.name, None)
 
 
-def bench_file(path, date, dataset, noise, rows, limit=None, options=None):
+def bench_file(path, date, dataset, noise, rows, limit=None, options=None, weights=None):
     summary = [{"method": m, "dataset": dataset, "noise": noise, "psnr": p, "ssim": s, "seconds_per_image": t,
                 "images": n} for m, p, s, t, n in rows]
     config = {"date": date, "device": "cpu", "device_name": "Test CPU", "cpu_count": 2, "limit": limit,
               "sigma_mode": "true", "method_options": options or {m: {} for m, *_ in rows}}
+    if weights is not None:
+        config["weights"] = weights
     path.write_text(json.dumps({"summary": summary, "records": [], "config": config}))
 
 
@@ -207,3 +209,20 @@ def test_records_of_replaced_weights_are_marked_and_not_ranked(rank, tmp_path, m
                [("realdiff", 32.9, 0.82, 1.0, 48)])
     table = rank.build_table(rank.load_results(tmp_path))
     assert cells(table, "`realdiff`")[1].startswith("**32.90** / 0.8200 #1")
+
+
+def test_a_record_naming_its_weights_is_judged_by_them(rank, tmp_path, monkeypatch):
+    """Bench files state the training steps of the weights each method could load; a record is of earlier weights
+    when the stem its set loads (gray sets the gray one) has other steps than the shipped card, whatever its time."""
+    shipped = {"dncnn-color": 7717, "dncnn-gray": 7530}
+    monkeypatch.setattr(rank, "shipped_steps", shipped.get)
+    monkeypatch.setattr(rank, "WEIGHT_CHANGES", {"dncnn": [("2030-01-01T00:00:00+00:00", None)]})  # time says old
+    stated = {"dncnn": {"dncnn-color": {"steps": 7717}, "dncnn-gray": {"steps": 100}}}
+    bench_file(tmp_path / "poly.json", "2026-12-01T10:00:00+00:00", "polyu:test", "real",
+               [("dncnn", 35.6, 0.92, 1.0, 22)], weights=stated)
+    bench_file(tmp_path / "fmdd.json", "2026-12-01T10:00:00+00:00", "fmdd", "real",
+               [("dncnn", 30.6, 0.73, 1.0, 48)], weights=stated)
+    bench_file(tmp_path / "sidd.json", "2026-12-01T10:00:00+00:00", "sidd_sample", "real",
+               [("dncnn", 26.1, 0.44, 1.0, 12)])                                  # states nothing: by time
+    marks = {r.dataset: r.subset for r in rank.load_results(tmp_path)}
+    assert marks == {"polyu:test": "", "fmdd": "earlier weights", "sidd_sample": "earlier weights"}
