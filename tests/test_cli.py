@@ -206,3 +206,13 @@ def test_without_o_results_go_beside_the_inputs(tmp_path, clean, capsys):
     assert run(["add-noise", clean, "--noise", "gaussian:5", "-q"], capsys)[0] == 0
     assert run(["impute", clean, "--missing", "0.2", "--method", "telea", "-q"], capsys)[0] == 0
     assert (tmp_path / "clean_noisy.png").is_file() and (tmp_path / "clean_filled.png").is_file()
+
+
+@pytest.mark.parametrize("argv", [["denoise", "x.png", "--sigma", "900"], ["denoise"], ["frobnicate"],
+                                  ["denoise", "x.png", "--ensemble", "3"]])
+def test_usage_errors_are_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith("diffdenoise: error: ") and "--help" in err, err

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from .errors import DiffDenoiseError
 
@@ -27,6 +27,13 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
                 or action.default == argparse.SUPPRESS or not action.option_strings):
             return text
         return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error of the command line, with where to look."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER, f"diffdenoise: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _examples(*lines: str) -> str:
@@ -740,7 +747,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------------------ parser
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="diffdenoise", formatter_class=_Formatter,
         description="Remove noise from photographs and scientific images with diffusion models, "
                     "and compare with classical and CNN denoisers.",

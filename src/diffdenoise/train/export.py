@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         card_path = export_weights(args.checkpoint, args.stem, {"metrics": _metrics(args.metrics)}, args.folder)
     except DiffDenoiseError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"diffdenoise: error: {e}", file=sys.stderr)
         return 2
     card = json.loads(card_path.read_text())
     print(f"wrote {card_path} and {', '.join(card['files'])}")

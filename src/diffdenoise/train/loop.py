@@ -427,6 +427,6 @@ def train_main(argv: Sequence[str] | None = None) -> int:
                                                             (argv if argv is not None else sys.argv[1:]))
         train(cfg, command=command)
     except DiffDenoiseError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"diffdenoise: error: {e}", file=sys.stderr)
         return 2
     return 0
