@@ -357,7 +357,8 @@ def _denoise_files(args: argparse.Namespace, pairs: Sequence[tuple[Path, Path]],
         _note(args, f"--compile applies to neural methods; {args.method} runs as is")
     if getattr(args, "ensemble", 1) != 1 and not neural:
         _note(args, f"--ensemble applies to neural methods; {args.method} runs once")
-    alone = len(pairs) == 1 and on_image is None
+    from .runtime import torchrun_rank
+    alone = len(pairs) == 1 and on_image is None and torchrun_rank() is None   # one image, not a rank's share
     t_first: list[float] = []
 
     def one(_: int, pair: tuple[Path, Path]) -> None:
