@@ -83,6 +83,18 @@ def test_export_renames_a_card_of_another_stem(tmp_path):
     got = load_file(str(tmp_path / "w" / "shipped.safetensors"))
     want = {k: v for f in sorted((tmp_path / "round").glob("cand-b1-*.safetensors")) for k, v in load_file(str(f)).items()}
     assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in got)
+    before = (tmp_path / "w" / "shipped.safetensors").read_bytes()
+    args = [str(tmp_path / "round" / "cand-b1.json"), "--stem", "shipped", "--folder", str(tmp_path / "w")]
+    assert export_main(args) == 2                               # weights of that name exist: refused
+    assert (tmp_path / "w" / "shipped.safetensors").read_bytes() == before
+    assert export_main(args + ["--force"]) == 0
+
+
+def test_a_file_that_is_not_a_checkpoint_is_one_error(tmp_path):
+    from diffdenoise.errors import DiffDenoiseError
+    (tmp_path / "log.jsonl").write_text('{"step": 1}\n')
+    with pytest.raises(DiffDenoiseError, match="not a readable safetensors"):
+        read_checkpoint(tmp_path / "log.jsonl")
 
 
 def test_sharding(tmp_path):

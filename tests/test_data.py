@@ -169,3 +169,21 @@ def test_exposure_scales_each_crop_by_one_factor_in_range(root):
     for bad in ([0, 1], [0.5, 0.2], [0.2, 1.5], [0.5]):
         with pytest.raises(DiffDenoiseError, match="exposure"):
             build_data([{"kind": "clean", "paths": ["gray/g.png"], "exposure": bad}], root, color="gray")
+
+
+def test_mixture_counts_are_never_negative_and_keep_the_shares():
+    """Small per-process batches (1 or 2 images over three sources) once gave a source -1 images."""
+    from diffdenoise.data.sampling import Mixture
+
+    class Source:
+        channels, device, paired, labeled = 3, "cpu", False, False
+
+    for weights in ([0.7, 0.3], [0.6, 0.3, 0.1], [0.9, 0.05, 0.05]):
+        for n in (1, 2, 3, 7):
+            mix = Mixture([Source() for _ in weights], weights)
+            total = np.zeros(len(weights))
+            for _ in range(500):
+                counts = mix.counts(n)
+                assert min(counts) >= 0 and sum(counts) == n, (weights, n, counts)
+                total += counts
+            assert np.allclose(total / (500 * n), np.array(weights) / sum(weights), atol=0.01)

@@ -268,3 +268,15 @@ def test_init_from_conditional_unet_seeds_a_real_noise_one(data_root, tmp_path, 
     assert got["conv_in.weight"].shape[1] == (6 if on_y else 3)
     for k, v in want.items():
         torch.testing.assert_close(got[k].float(), v.float(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("override,needle", [("batch=0", "batch"), ("log_every=0", "log_every"),
+                                             ("save_every=0", "save_every"), ("patch=0", "patch"),
+                                             ("lr=-1", "lr"), ("lr=NaN", "lr"), ("steps=-5", "steps"),
+                                             ("ema=2", "ema"), ("grad_clip=-1", "grad_clip"),
+                                             ("max_minutes=-1", "max_minutes")])
+def test_values_no_run_can_use_are_one_error_line(override, needle, capsys):
+    from diffdenoise.train.loop import train_main
+    assert train_main([str(TINY), "--set", override]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"diffdenoise: error: config {needle}: must be") and len(err.strip().splitlines()) == 1

@@ -716,6 +716,13 @@ def cmd_estimate_noise(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import format_table, run_bench, write_csv, write_json
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for out in (args.json, args.csv):
+        if out and not Path(out).resolve().parent.is_dir():
+            raise DiffDenoiseError(f"output folder does not exist: {Path(out).parent}")
+    if args.split is None and Path(args.data).is_dir() and any(Path(args.data).glob("*_split.txt")):
+        splits = ", ".join(sorted(f.name.removesuffix("_split.txt") for f in Path(args.data).glob("*_split.txt")))
+        _note(args, f"{args.data} has split files ({splits}); without --split every pair is scored, training pairs "
+                    f"too")
     options = None
     if args.options:
         try:
@@ -742,6 +749,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     argv = [args.config] + sum((["--set", s] for s in args.set), [])
     if args.out:
         argv += ["--out", args.out]
+    if args.dry_run:
+        argv.append("--dry-run")
     return train_main(argv) or 0
 
 
@@ -912,11 +921,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_methods)
 
     t = sub.add_parser("train", help="train a model from a config preset", formatter_class=_Formatter,
-                       epilog=_examples("diffdenoise train configs/tiny-dncnn.json --out runs/tiny",
-                                        "torchrun --nproc_per_node 2 -m diffdenoise.train configs/dncnn-color.json"))
+                       epilog=_examples("diffdenoise train configs/dncnn-gray.json --set steps=200 --out runs/try",
+                                        "diffdenoise train configs/realdiff-color.json --dry-run   # resolved config",
+                                        "DIFFDENOISE_DATA=/data/images diffdenoise train configs/dncnn-color.json",
+                                        "torchrun --nproc_per_node 2 -m diffdenoise.train configs/dncnn-color.json",
+                                        "python -m diffdenoise.train.export runs/try --stem my-dncnn --folder mine/"))
     t.add_argument("config", help="JSON preset (strict: unknown keys are errors)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     t.add_argument("--out", default=None, help="output folder for checkpoints")
+    t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     t.set_defaults(func=cmd_train)
 
     def cmd_serve(args: argparse.Namespace) -> int:  # imported when run: gradio loads only for `serve`

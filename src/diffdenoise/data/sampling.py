@@ -185,7 +185,8 @@ class Mixture:
 
     def counts(self, n: int) -> list[int]:
         self.credit += self.shares * n
-        counts = np.floor(self.credit).astype(np.int64)
+        # a source given one more image than its share last time carries a negative credit: it gets none, not < 0
+        counts = np.maximum(np.floor(self.credit), 0).astype(np.int64)
         short = n - int(counts.sum())
         if short > 0:
             counts[np.argsort(-(self.credit - counts), kind="stable")[:short]] += 1

@@ -90,7 +90,11 @@ def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"
     from safetensors import safe_open
     p = checkpoint_path(path)
     parts: dict[str, dict[str, Any]] = {"model": {}, "ema": {}, "optim": {}, "rng": {}}
-    with safe_open(str(p), framework="pt", device=str(device)) as f:
+    try:
+        handle = safe_open(str(p), framework="pt", device=str(device))
+    except Exception as e:                       # SafetensorError and OSError: not a safetensors file, unreadable
+        raise DiffDenoiseError(f"{p} is not a readable safetensors checkpoint ({e})") from None
+    with handle as f:
         meta = f.metadata() or {}
         if meta.get("format") != FORMAT:
             raise DiffDenoiseError(f"{p} is not a diffdenoise training checkpoint (format {meta.get('format')!r})")
@@ -228,7 +232,10 @@ def load_weights(stem: str | os.PathLike, device: str | torch.device = "cpu"
         p = folder / f
         if not p.is_file():
             raise DiffDenoiseError(f"weights file not found: {p}")
-        state.update(load_file(str(p), device=str(device)))
+        try:
+            state.update(load_file(str(p), device=str(device)))
+        except Exception as e:                   # SafetensorError: a truncated or foreign file
+            raise DiffDenoiseError(f"{p} is not a readable safetensors file ({e})") from None
     return state, card
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -78,7 +79,28 @@ def config_from_dict(d: dict[str, Any]) -> TrainConfig:
     if bad:
         raise DiffDenoiseError(f"unknown config key(s) {', '.join(bad)}; valid: {', '.join(valid)}")
     hints = typing.get_type_hints(TrainConfig)
-    return TrainConfig(**{k: _check_type(k, v, hints[k]) for k, v in d.items()})
+    cfg = TrainConfig(**{k: _check_type(k, v, hints[k]) for k, v in d.items()})
+    check_ranges(cfg)
+    return cfg
+
+
+# (field, test, what it must be): values a run cannot use, refused before anything starts
+_RANGES = (("patch", lambda v: v >= 8, "at least 8 pixels"), ("batch", lambda v: v >= 1, "at least 1"),
+           ("steps", lambda v: v >= 1, "at least 1"), ("lr", lambda v: 0 <= v < math.inf, "a number >= 0"),
+           ("lr_min", lambda v: 0 <= v < math.inf, "a number >= 0"), ("warmup", lambda v: v >= 0, ">= 0"),
+           ("weight_decay", lambda v: 0 <= v < math.inf, "a number >= 0"),
+           ("grad_clip", lambda v: 0 <= v < math.inf, ">= 0 (0 = off)"), ("ema", lambda v: 0 <= v < 1, "in [0, 1)"),
+           ("log_every", lambda v: v >= 1, "at least 1"), ("save_every", lambda v: v >= 1, "at least 1"),
+           ("max_minutes", lambda v: 0 <= v < math.inf, ">= 0 (0 = no limit)"),
+           ("eval_every", lambda v: v >= 0, ">= 0 (0 = off)"), ("eval_batches", lambda v: v >= 1, "at least 1"))
+
+
+def check_ranges(cfg: TrainConfig) -> None:
+    """A DiffDenoiseError for the first field whose value no run can use (NaN fails every test)."""
+    for name, ok, what in _RANGES:
+        value = getattr(cfg, name)
+        if not ok(value):
+            raise DiffDenoiseError(f"config {name}: must be {what}, got {value!r}")
 
 
 def _parse_value(text: str) -> Any:

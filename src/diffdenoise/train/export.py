@@ -35,7 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Export a training checkpoint's EMA weights as fp16 safetensors plus a JSON card.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Examples:\n"
-               "  python -m diffdenoise.train.export runs/dncnn-color/last.safetensors --stem dncnn-color\n"
+               "  python -m diffdenoise.train.export runs/my-run --stem my-dncnn --folder mine/\n"
+               "  python -m diffdenoise.train.export runs/dncnn-color/last.safetensors --stem dncnn-color --force\n"
                "  python -m diffdenoise.train.export runs/dncnn-gray --stem dncnn-gray "
                "--metrics '{\"bsd68\": {\"sigma25\": {\"psnr\": 29.1}}}'\n"
                "  python -m diffdenoise.train.export .carry/r10b/realdiff-gray-wide-ddpm-b1.json "
@@ -46,8 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--metrics", default=None, help="JSON object or JSON file put in the card (default: {})")
     parser.add_argument("--folder", default=None,
                         help="output folder (default: $DIFFDENOISE_WEIGHTS, else <repo>/weights)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace weights of that name already in the folder (default: refuse; the shipped "
+                             "models live in <repo>/weights)")
     args = parser.parse_args(argv)
     try:
+        from .checkpoint import weights_dir
+        folder = Path(args.folder) if args.folder else weights_dir()
+        if (folder / f"{args.stem}.json").exists() and not args.force:
+            raise DiffDenoiseError(f"{folder / args.stem}.json exists; pick another --stem or --folder, or add "
+                                   f"--force to replace those weights")
         card_path = export_weights(args.checkpoint, args.stem, {"metrics": _metrics(args.metrics)}, args.folder)
     except DiffDenoiseError as e:
         print(f"diffdenoise: error: {e}", file=sys.stderr)

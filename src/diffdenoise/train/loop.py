@@ -429,4 +429,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     except DiffDenoiseError as e:
         print(f"diffdenoise: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:                          # an unwritable run folder, a full disk
+        print(f"diffdenoise: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
     return 0
