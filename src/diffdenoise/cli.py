@@ -163,13 +163,18 @@ def _output_paths(paths: Sequence[str], inputs: list[Path], out: str | None, fmt
         raise DiffDenoiseError("JPEG holds 8 bits per channel; for --bit-depth 16 write PNG or TIFF (--format)")
     _check_outputs(results, inputs)
     for folder in folders:
-        if folder.exists() and not folder.is_dir():
-            raise DiffDenoiseError(f"output {folder} exists and is not a folder")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise DiffDenoiseError(f"cannot create output folder {folder}: {e.strerror}") from None
+        _make_folder(folder)
     return results
+
+
+def _make_folder(folder: Path) -> None:
+    """An output folder, created with its parents; one error line when that cannot be."""
+    if folder.exists() and not folder.is_dir():
+        raise DiffDenoiseError(f"output {folder} exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DiffDenoiseError(f"cannot create output folder {folder}: {e.strerror}") from None
 
 
 def _out_suffix(src: Path, fmt: str | None) -> str:
@@ -643,10 +648,7 @@ def _side_paths(inputs: list[Path], option: str | None, many: bool, suffix: str)
     from .imageio import READ_SUFFIXES
     if folder.suffix.lower() in READ_SUFFIXES and not folder.is_dir():
         raise DiffDenoiseError(f"{option} names an image file, but there are several inputs; give a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DiffDenoiseError(f"cannot create folder {folder}: {e.strerror}") from None
+    _make_folder(folder)
     return [folder / f"{src.stem}{suffix}" for src in inputs]
 
 
