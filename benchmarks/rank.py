@@ -81,7 +81,6 @@ WEIGHT_CHANGES = {"ddpm-match": [(ROUND6, None)],
                   "cddpm-prob": [("2026-12-02T04:56:00+00:00", None)],
                   "realdiff": [("2026-12-02T02:50:00+00:00", COLOUR_SETS), ("2026-12-02T04:56:00+00:00", GRAY_SETS),
                                ("2026-12-02T08:55:00+00:00", GRAY_SETS)]}
-SIGMA_FREE = {"realdiff"}        # ignores the sigma it is given (besides the CNNs): "blind" is not a variant
 DEFAULT_PANELS = ("cbsd68:gaussian:25:cpu", "set12:gaussian:25:cpu", "polyu:test:real:cpu")
 
 
@@ -162,7 +161,9 @@ def _own_stem(method: str, stem: str | None) -> str | None:
 
 
 def _takes_sigma(method: str) -> bool:
-    return family(method) not in ("cnn",) and method not in SIGMA_FREE
+    """Whether a noise level means something to the method (the registry's ``blind``): else "blind" is no variant."""
+    spec = _spec(method)
+    return spec is None or not spec.blind
 
 
 def _parse_time(text: str) -> dt.datetime:

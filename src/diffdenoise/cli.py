@@ -132,8 +132,7 @@ def _output_paths(paths: Sequence[str], inputs: list[Path], out: str | None, fmt
     inside the folder ``out``.  Without ``out``, each result goes beside its input as ``<name>_<tag>`` (files of a
     folder ``F`` into ``F_<tag>/``).  Refuses what would surprise: an image file name for several inputs,
     ``--format`` against the name's suffix, 16-bit JPEG, and an output that is an input."""
-    from .imageio import READ_SUFFIXES
-    many = len(inputs) > 1 or any(Path(p).is_dir() for p in paths)
+    many = _several(paths, inputs)
     folders: list[Path] = []
     if out is None:
         results = []
@@ -146,9 +145,8 @@ def _output_paths(paths: Sequence[str], inputs: list[Path], out: str | None, fmt
                 results.append(given.with_name(f"{given.stem}_{tag}{_out_suffix(given, fmt)}"))
     else:
         out_p = Path(out)
-        if many and out_p.suffix.lower() in READ_SUFFIXES and not out_p.is_dir():
-            raise DiffDenoiseError(f"-o {out} names an image file, but there are {len(inputs)} inputs or a folder; "
-                                   f"give a folder (e.g. -o {out_p.with_suffix('')}/)")
+        if many:
+            _refuse_file_name(out_p, f"-o {out}")
         as_folder = many or out_p.is_dir() or out.endswith(os.sep) or not out_p.suffix
         if fmt and not as_folder and _same_format(out_p.suffix, fmt) is False:
             raise DiffDenoiseError(f"-o {out} and --format {fmt} disagree; drop one of them")
@@ -165,6 +163,19 @@ def _output_paths(paths: Sequence[str], inputs: list[Path], out: str | None, fmt
     for folder in folders:
         _make_folder(folder)
     return results
+
+
+def _several(paths: Sequence[str], inputs: list[Path]) -> bool:
+    """Several results (more than one input, or a folder given): outputs go into folders."""
+    return len(inputs) > 1 or any(Path(p).is_dir() for p in paths)
+
+
+def _refuse_file_name(folder: Path, given: str) -> None:
+    """Where several results need a folder, an image file name (``-o two.png``) is a mistake, not a folder name."""
+    from .imageio import READ_SUFFIXES
+    if folder.suffix.lower() in READ_SUFFIXES and not folder.is_dir():
+        raise DiffDenoiseError(f"{given} names an image file, but there are several inputs or a folder; give a "
+                               f"folder (e.g. {folder.with_suffix('')}/)")
 
 
 def _make_folder(folder: Path) -> None:
@@ -292,7 +303,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     from .runtime import parse_devices, shard, torchrun_rank
 
     inputs = _expand_inputs(args.inputs)
-    many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
+    many = _several(args.inputs, inputs)
     outputs = _output_paths(args.inputs, inputs, args.output, args.format, bit_depth=args.bit_depth)
     if (args.compare or args.uncertainty or args.reference) and many:
         raise DiffDenoiseError("--compare, --reference and --uncertainty work with one input image")
@@ -385,7 +396,7 @@ def _denoise_files(args: argparse.Namespace, pairs: Sequence[tuple[Path, Path]],
             compile_method(method, y.shape[1])
         generator = torch.Generator(device=device).manual_seed(args.seed) if spec.stochastic else None
         t0 = time.perf_counter()
-        with _fraction_bar(alone and not args.quiet, f"{src.name} [{args.method}]") as progress:
+        with _FractionBar(alone and not args.quiet, f"{src.name} [{args.method}]") as progress:
             with torch.inference_mode():
                 x_hat = method(y, sigma, generator=generator, progress=progress)
         seconds = time.perf_counter() - t0
@@ -419,7 +430,7 @@ def _psnr(img, reference) -> float:
     return psnr(quantize(img.data), quantize(reference.data))
 
 
-class _fraction_bar:
+class _FractionBar:
     """A context giving a ``progress(fraction)`` callback that drives a percent bar on stderr, shown only once the
     work has taken a second (a large photo on the CPU), or None when ``enabled`` is false."""
 
@@ -595,7 +606,7 @@ def cmd_impute(args: argparse.Namespace) -> int:
         raise DiffDenoiseError("say which pixels are missing: --mask MASK.png, or --missing P to drop a random "
                                "fraction P of the pixels")
     inputs = _expand_inputs(args.inputs)
-    many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
+    many = _several(args.inputs, inputs)
     outputs = _output_paths(args.inputs, inputs, args.output, args.format, bit_depth=args.bit_depth, tag="filled")
     masks = _side_paths(inputs, args.save_mask, many, "_mask.png")
     _check_outputs(outputs + masks, [*inputs, args.mask])
@@ -645,9 +656,7 @@ def _side_paths(inputs: list[Path], option: str | None, many: bool, suffix: str)
     if not many:
         return [Path(option)]
     folder = Path(option)
-    from .imageio import READ_SUFFIXES
-    if folder.suffix.lower() in READ_SUFFIXES and not folder.is_dir():
-        raise DiffDenoiseError(f"{option} names an image file, but there are several inputs; give a folder")
+    _refuse_file_name(folder, option)
     _make_folder(folder)
     return [folder / f"{src.stem}{suffix}" for src in inputs]
 
@@ -660,7 +669,7 @@ def cmd_add_noise(args: argparse.Namespace) -> int:
 
     model = parse_noise(args.noise)
     inputs = _expand_inputs(args.inputs)
-    many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
+    many = _several(args.inputs, inputs)
     outputs = _output_paths(args.inputs, inputs, args.output, args.format, bit_depth=args.bit_depth, tag="noisy")
     maps = _side_paths(inputs, args.save_map, many, "_map.tif")
     mask_maps = [m.with_name(m.stem + "_mask.png") for m in maps] if model.name == "missing" else []
@@ -690,7 +699,7 @@ def cmd_estimate_noise(args: argparse.Namespace) -> int:
     from .imageio import Image, from_tensor, read_image, to_tensor, write_image
 
     inputs = _expand_inputs(args.inputs)
-    many = len(inputs) > 1 or any(Path(p).is_dir() for p in args.inputs)
+    many = _several(args.inputs, inputs)
     maps = _side_paths(inputs, args.map, many, "_map.tif")
     _check_outputs(maps, inputs)
     results: list[dict] = []

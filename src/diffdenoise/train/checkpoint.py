@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from ..errors import DiffDenoiseError
@@ -92,7 +93,7 @@ def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"
     parts: dict[str, dict[str, Any]] = {"model": {}, "ema": {}, "optim": {}, "rng": {}}
     try:
         handle = safe_open(str(p), framework="pt", device=str(device))
-    except Exception as e:                       # SafetensorError and OSError: not a safetensors file, unreadable
+    except (SafetensorError, OSError) as e:       # not a safetensors file, unreadable
         raise DiffDenoiseError(f"{p} is not a readable safetensors checkpoint ({e})") from None
     with handle as f:
         meta = f.metadata() or {}
@@ -136,7 +137,8 @@ def _existing_weight_files(folder: Path, stem: str) -> list[Path]:
 
 
 def export_weights(checkpoint_or_net: str | os.PathLike | nn.Module, stem: str, card: dict[str, Any] | None = None,
-                   folder: str | os.PathLike | None = None, shard_bytes: int = MAX_SHARD_BYTES) -> Path:
+                   folder: str | os.PathLike | None = None, shard_bytes: int = MAX_SHARD_BYTES,
+                   overwrite: bool = True) -> Path:
     """Write ``<folder>/<stem>.safetensors`` (fp16; shards of at most ``shard_bytes`` when larger) and the card
     ``<folder>/<stem>.json``; returns the card's path.
 
@@ -144,11 +146,15 @@ def export_weights(checkpoint_or_net: str | os.PathLike | nn.Module, stem: str, 
     checkpoint (net, method, data, noise, steps, command, config) updated by ``card``.  From a module: ``card``
     must hold ``{"net": {"name": ..., "kwargs": {...}}}``.  From a weights card (a ``.json`` path): those weights
     and that card (its metrics dropped: they were measured under the old name) under the new stem; this is how a
-    candidate a GPU round brought back is shipped, or evaluated under the stem a method loads.
+    candidate a GPU round brought back is shipped, or evaluated under the stem a method loads.  ``overwrite=False``
+    refuses a stem whose card is already in the folder.
     """
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", stem):
         raise DiffDenoiseError(f"bad weights stem {stem!r}: use letters, digits, '.', '_', '+', '-'")
     folder = Path(folder) if folder is not None else weights_dir()
+    if not overwrite and (folder / f"{stem}.json").exists():
+        raise DiffDenoiseError(f"{folder / stem}.json exists; pick another stem or folder, or add --force to "
+                               f"replace those weights")
     extra = dict(card or {})
     if isinstance(checkpoint_or_net, nn.Module):
         state = checkpoint_or_net.state_dict()
@@ -234,7 +240,7 @@ def load_weights(stem: str | os.PathLike, device: str | torch.device = "cpu"
             raise DiffDenoiseError(f"weights file not found: {p}")
         try:
             state.update(load_file(str(p), device=str(device)))
-        except Exception as e:                   # SafetensorError: a truncated or foreign file
+        except (SafetensorError, OSError) as e:   # a truncated or foreign file
             raise DiffDenoiseError(f"{p} is not a readable safetensors file ({e})") from None
     return state, card
 

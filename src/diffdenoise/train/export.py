@@ -52,12 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "models live in <repo>/weights)")
     args = parser.parse_args(argv)
     try:
-        from .checkpoint import weights_dir
-        folder = Path(args.folder) if args.folder else weights_dir()
-        if (folder / f"{args.stem}.json").exists() and not args.force:
-            raise DiffDenoiseError(f"{folder / args.stem}.json exists; pick another --stem or --folder, or add "
-                                   f"--force to replace those weights")
-        card_path = export_weights(args.checkpoint, args.stem, {"metrics": _metrics(args.metrics)}, args.folder)
+        card_path = export_weights(args.checkpoint, args.stem, {"metrics": _metrics(args.metrics)}, args.folder,
+                                   overwrite=args.force)
     except DiffDenoiseError as e:
         print(f"diffdenoise: error: {e}", file=sys.stderr)
         return 2
